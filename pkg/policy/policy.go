@@ -1,0 +1,146 @@
+package policy
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Policy is the rule set a scan summary is judged by.
+type Policy struct {
+	// Threshold is the lowest severity that fails the image. The zero
+	// value is SeverityNone, which fails on any finding; DefaultPolicy
+	// returns the platform's rule, Critical.
+	Threshold Severity
+	// MaxCounts allows up to the given number of findings of a severity
+	// at or above Threshold before the image fails. A severity that is
+	// absent allows none.
+	MaxCounts map[Severity]int64
+}
+
+// DefaultPolicy returns the platform's rule: an image with any Critical
+// vulnerability fails.
+func DefaultPolicy() Policy {
+	return Policy{Threshold: SeverityCritical}
+}
+
+// Status values of a Harbor scan that Evaluate distinguishes.
+const (
+	StatusSuccess = "Success"
+	StatusError   = "Error"
+	StatusStopped = "Stopped"
+)
+
+// Report is what a finished scan says about one image.
+type Report struct {
+	// Status is Harbor's scan_status, for example "Success" or "Error".
+	Status string
+	// Counts maps a severity name as Harbor spells it ("Critical",
+	// "High", ...) to the number of findings. Nil means the report had
+	// no summary at all, which is not the same as an empty map (a clean
+	// image).
+	Counts map[string]int64
+	// CompletePercent is the share of an index's platform images whose
+	// scan finished; 100 for a single image that finished.
+	CompletePercent int64
+}
+
+// Result is the outcome of a verdict.
+type Result string
+
+// The two verdicts.
+const (
+	Pass Result = "PASS"
+	Fail Result = "FAIL"
+)
+
+// Reason classifies why a verdict came out as it did. Each value is a
+// stable word that results, exit codes and Kubernetes conditions use.
+type Reason string
+
+const (
+	// ReasonPassed means the scan finished and no rule was broken.
+	ReasonPassed Reason = "Passed"
+	// ReasonPolicyViolation means the scan finished and found more than
+	// the policy allows.
+	ReasonPolicyViolation Reason = "PolicyViolation"
+	// ReasonScanFailed means the scan ended in Error or Stopped, or
+	// reported a status Harbor does not define.
+	ReasonScanFailed Reason = "ScanFailed"
+	// ReasonScanIncomplete means the scan succeeded for only part of an
+	// image index, or carried no summary.
+	ReasonScanIncomplete Reason = "ScanIncomplete"
+)
+
+// Verdict is the decision on one image, with the reasons for it.
+type Verdict struct {
+	Result  Result
+	Reason  Reason
+	Details []string
+}
+
+// Passed reports whether the image may be deployed.
+func (v Verdict) Passed() bool { return v.Result == Pass }
+
+// Message joins the details into one sentence-per-line text.
+func (v Verdict) Message() string { return strings.Join(v.Details, "; ") }
+
+// Evaluate judges a scan report against the policy. Anything but a
+// complete, successful scan with a summary fails.
+func (p Policy) Evaluate(r Report) Verdict {
+	switch {
+	case r.Status != StatusSuccess:
+		return fail(ReasonScanFailed, fmt.Sprintf("scan status is %q, not Success", r.Status))
+	case r.Counts == nil:
+		return fail(ReasonScanIncomplete, "scan succeeded but its report has no summary")
+	case r.CompletePercent < 100:
+		return fail(ReasonScanIncomplete, fmt.Sprintf(
+			"scan covered %d%% of the image's platforms, not 100%%", r.CompletePercent))
+	}
+	var details []string
+	for _, name := range sortedBySeverity(r.Counts) {
+		s, n := severityOf(name), r.Counts[name]
+		if n <= 0 || !s.AtLeast(p.Threshold) {
+			continue
+		}
+		if allowed := p.MaxCounts[s]; n > allowed {
+			details = append(details, violation(name, n, allowed, p.Threshold))
+		}
+	}
+	if len(details) > 0 {
+		return Verdict{Result: Fail, Reason: ReasonPolicyViolation, Details: details}
+	}
+	return Verdict{
+		Result:  Pass,
+		Reason:  ReasonPassed,
+		Details: []string{fmt.Sprintf("no finding breaks the policy (threshold %s)", p.Threshold)},
+	}
+}
+
+func fail(reason Reason, detail string) Verdict {
+	return Verdict{Result: Fail, Reason: reason, Details: []string{detail}}
+}
+
+func violation(name string, n, allowed int64, threshold Severity) string {
+	if allowed == 0 {
+		return fmt.Sprintf("%d %s finding(s), threshold is %s", n, name, threshold)
+	}
+	return fmt.Sprintf("%d %s finding(s), at most %d allowed", n, name, allowed)
+}
+
+// sortedBySeverity lists the keys of counts from most to least severe,
+// so the details name the worst findings first.
+func sortedBySeverity(counts map[string]int64) []string {
+	names := make([]string, 0, len(counts))
+	for name := range counts {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		ri, rj := severityOf(names[i]).rank(), severityOf(names[j]).rank()
+		if ri != rj {
+			return ri > rj
+		}
+		return names[i] < names[j]
+	})
+	return names
+}
