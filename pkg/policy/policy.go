@@ -82,7 +82,7 @@ type Verdict struct {
 // Passed reports whether the image may be deployed.
 func (v Verdict) Passed() bool { return v.Result == Pass }
 
-// Message joins the details into one sentence-per-line text.
+// Message joins the details into one line, separated by semicolons.
 func (v Verdict) Message() string { return strings.Join(v.Details, "; ") }
 
 // Evaluate judges a scan report against the policy. Anything but a
