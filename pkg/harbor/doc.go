@@ -1,0 +1,25 @@
+// Package harbor is a narrow client for the parts of Harbor's v2.0 REST API that harbor-gate
+// uses: ping and system information, projects, artifacts by digest and their vulnerability
+// scans. It wraps the generated client in github.com/goharbor/go-client and works around its
+// traps:
+//
+//   - TLS is always verified against the system roots plus an optional CA bundle. go-client's
+//     own harbor.NewClientSet skips verification whenever no transport is given.
+//   - The API base path /api/v2.0 is added to the configured URL exactly once, and a trailing
+//     '/' is removed. go-client's harbor.NewClientSet adds the base path only to a URL without
+//     a path, so "https://h/" loses it, and client.New uses the URL's path unchanged.
+//   - Repository names that contain '/' are escaped once before go-client escapes them again,
+//     so the request path carries a%252Fb as Harbor requires.
+//   - Statuses that Harbor's swagger does not list for an operation, such as 409 and 412 on
+//     POST .../scan or 403 on GET /projects/{name}, arrive from go-client as
+//     *runtime.APIError with an unread body. This package keeps such bodies readable and maps
+//     every failure to an *APIError that carries the HTTP status and Harbor's error code.
+//   - No cookie jar is used. Harbor sets a session cookie even on Basic-auth responses, and a
+//     client that sends it back must then pass a CSRF token on every POST, PUT and DELETE.
+//
+// WaitForScan waits for Harbor's scan of one digest to finish. It is a loop over PollScan,
+// which does one step of the wait and returns the delay until the next step, so that a
+// Kubernetes reconciler can drive the same wait without blocking a worker.
+//
+// The package logs nothing. Every call takes a context.Context.
+package harbor
