@@ -1,0 +1,198 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/druppie/harbor-gate/pkg/harbor"
+	"github.com/druppie/harbor-gate/pkg/policy"
+	"github.com/druppie/harbor-gate/pkg/registry"
+	"github.com/druppie/harbor-gate/pkg/signing"
+)
+
+// Phase names a step of a run.
+type Phase string
+
+// The phases of a run, in order. The zero Phase is PhaseResolve.
+const (
+	// PhaseResolve checks that Harbor answers and the project exists.
+	PhaseResolve Phase = "Resolve"
+	// PhasePush copies the image into the target repository.
+	PhasePush Phase = "Push"
+	// PhaseSign signs the pushed digest and verifies the signature.
+	PhaseSign Phase = "Sign"
+	// PhaseScan waits for Harbor's scan of the digest and judges it.
+	PhaseScan Phase = "Scan"
+)
+
+// State is what a run has done so far. A controller stores it between
+// steps, so it survives a restart; hence the JSON tags.
+type State struct {
+	// Phase is the next phase to run.
+	Phase Phase `json:"phase,omitempty"`
+	// ProjectID is the Harbor project's numeric id, for the web link.
+	ProjectID int64 `json:"projectID,omitempty"`
+	// Digest is the digest the registry returned for the push.
+	Digest string `json:"digest,omitempty"`
+	// SignatureRef is where the signature was stored.
+	SignatureRef string `json:"signatureRef,omitempty"`
+	// Scan is the progress of the scan wait.
+	Scan harbor.WaitState `json:"scan,omitzero"`
+}
+
+// StepResult is the outcome of one Step.
+type StepResult struct {
+	// State is the state to pass to the next Step.
+	State State
+	// Wait is how long to wait before the next Step; zero means at once.
+	Wait time.Duration
+	// Result is set when the run reached its verdict; it is the last step.
+	Result *Result
+}
+
+// Step runs the phase recorded in state once and returns the new state.
+// Each phase is safe to repeat after a crash before its state was stored:
+// a second push of the same image uploads nothing new, and signing the
+// same digest with the same key adds no second signature.
+func (g *Gate) Step(ctx context.Context, state State) (StepResult, error) {
+	switch state.Phase {
+	case "", PhaseResolve:
+		return g.resolve(ctx, state)
+	case PhasePush:
+		return g.push(ctx, state)
+	case PhaseSign:
+		return g.sign(ctx, state)
+	case PhaseScan:
+		return g.scan(ctx, state)
+	default:
+		return StepResult{}, fmt.Errorf("unknown phase %q in the run's state", state.Phase)
+	}
+}
+
+// resolve checks that Harbor answers and that the project is visible to
+// the credentials, before anything is pushed.
+func (g *Gate) resolve(ctx context.Context, state State) (StepResult, error) {
+	if err := g.harbor.Ping(ctx); err != nil {
+		return StepResult{}, fmt.Errorf("reaching Harbor at %s: %w", g.opts.HarborURL, err)
+	}
+	project, err := g.harbor.Project(ctx, g.opts.Target.Project)
+	if err != nil {
+		return StepResult{}, fmt.Errorf("reading Harbor project %q: %w", g.opts.Target.Project, err)
+	}
+	g.emit(PhaseResolve, "Harbor %s answers, project %s found", g.opts.HarborURL,
+		g.opts.Target.Project)
+	state.ProjectID = int64(project.ProjectID)
+	state.Phase = PhasePush
+	return StepResult{State: state}, nil
+}
+
+func (g *Gate) push(ctx context.Context, state State) (StepResult, error) {
+	g.emit(PhasePush, "pushing %s to %s", g.opts.Source, g.opts.Target)
+	src, err := registry.Open(ctx, g.opts.Source, registry.WithTransport(g.opts.Transport),
+		registry.WithSourceAuth(g.auth))
+	if err != nil {
+		return StepResult{}, fmt.Errorf("opening source: %w", err)
+	}
+	defer src.Close()
+	var target name.Reference = src.DigestIn(g.opts.Target.Repo)
+	if g.opts.Target.Tag != "" {
+		target = g.opts.Target.Repo.Tag(g.opts.Target.Tag)
+	}
+	res, err := registry.Push(ctx, src, target,
+		registry.WithAuth(g.auth),
+		registry.WithTransport(g.opts.Transport),
+		registry.WithProgress(g.opts.Progress))
+	if err != nil {
+		return StepResult{}, fmt.Errorf("pushing to %s: %w", g.opts.Target, err)
+	}
+	g.emit(PhasePush, "pushed %s", res.Digest)
+	state.Digest = res.Digest.DigestStr()
+	state.Phase = PhaseSign
+	return StepResult{State: state}, nil
+}
+
+func (g *Gate) sign(ctx context.Context, state State) (StepResult, error) {
+	state.Phase = PhaseScan
+	if g.opts.SkipSign {
+		g.emit(PhaseSign, "signing skipped")
+		return StepResult{State: state}, nil
+	}
+	digest := g.opts.Target.Repo.Digest(state.Digest)
+	opts := []signing.Option{
+		signing.WithAuth(g.auth),
+		signing.WithTransport(g.opts.Transport),
+	}
+	if g.opts.TransparencyLogURL != "" {
+		opts = append(opts, signing.WithTransparencyLog(g.opts.TransparencyLogURL))
+	}
+	sig, err := signing.Sign(ctx, digest, g.opts.Key, opts...)
+	if err != nil {
+		return StepResult{}, fmt.Errorf("signing %s: %w", digest, err)
+	}
+	if _, err := signing.Verify(ctx, digest, g.opts.Key.Verifier(), opts...); err != nil {
+		return StepResult{}, fmt.Errorf("verifying the signature of %s: %w", digest, err)
+	}
+	g.emit(PhaseSign, "signed and verified, signature at %s", sig.Ref)
+	state.SignatureRef = sig.Ref.String()
+	return StepResult{State: state}, nil
+}
+
+// scan polls the scan of the pushed digest once. A final status yields
+// the verdict; scans that fail, time out or can never happen become FAIL
+// verdicts, not errors.
+func (g *Gate) scan(ctx context.Context, state State) (StepResult, error) {
+	ref := harbor.ArtifactRef{
+		Project:    g.opts.Target.Project,
+		Repository: g.opts.Target.Repository,
+		Digest:     state.Digest,
+	}
+	if state.Scan.Polls == 0 {
+		g.emit(PhaseScan, "waiting for Harbor's scan of %s", state.Digest)
+	}
+	previous := state.Scan.LastStatus
+	scan, wait, delay, err := g.harbor.PollScan(ctx, ref, state.Scan, g.opts.Wait)
+	state.Scan = wait
+	if wait.LastStatus != previous && wait.LastStatus != "" {
+		g.emit(PhaseScan, "scan status %s", wait.LastStatus)
+	}
+	var verdict policy.Verdict
+	switch {
+	case errors.Is(err, harbor.ErrScanTimeout):
+		verdict = policy.Failed(policy.ReasonTimedOut, err.Error())
+	case errors.Is(err, harbor.ErrNotScannable):
+		verdict = policy.Failed(policy.ReasonNotScannable, err.Error())
+	case err != nil:
+		return StepResult{}, fmt.Errorf("waiting for the scan of %s: %w", ref, err)
+	case delay > 0:
+		return StepResult{State: state, Wait: delay}, nil
+	default:
+		verdict = g.opts.Policy.Evaluate(policy.Report{
+			Status:          string(scan.Status),
+			Counts:          scan.Counts,
+			CompletePercent: scan.CompletePercent,
+		})
+	}
+	g.emit(PhaseScan, "%s: %s", verdict.Result, verdict.Message())
+	return StepResult{State: state, Result: g.result(state, scan, verdict)}, nil
+}
+
+func (g *Gate) result(state State, scan harbor.Scan, verdict policy.Verdict) *Result {
+	counts := scan.Counts
+	if counts == nil {
+		counts = map[string]int64{}
+	}
+	return &Result{
+		Verdict:      verdict,
+		ImageURL:     g.opts.Target.String(),
+		Digest:       state.Digest,
+		Counts:       counts,
+		SignatureRef: state.SignatureRef,
+		ArtifactURL: ArtifactURL(g.opts.HarborURL, state.ProjectID, g.opts.Target.Repository,
+			state.Digest),
+		Scan: scan,
+	}
+}
