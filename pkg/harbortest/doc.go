@@ -1,0 +1,24 @@
+// Package harbortest runs a Harbor double on one loopback listener, for tests and demos
+// that need Harbor without containers.
+//
+// The double embeds a real registry (CNCF Distribution v3) under /v2/ and answers, in front
+// of it, what Harbor's core answers: the token service at /service/token, permission checks
+// on every registry request, artifact records for every manifest push (including cosign
+// signature accessories and OCI referrers), and a subset of the Harbor v2.0 REST API under
+// /api/v2.0. Its scanner produces vulnerability reports whose findings, timing and failures
+// come from a Fixture, and whose status advances with an injectable Clock, so tests with a
+// fake clock never sleep.
+//
+// Response bodies of the REST API are built from the model types of
+// github.com/goharbor/go-client, so they decode with the same client that talks to a real
+// Harbor. A typical test:
+//
+//	srv, err := harbortest.New(harbortest.WithRobot("demo", "ci", "s3cret"),
+//		harbortest.WithProject(harbortest.Project{Name: "demo"}))
+//	if err != nil { ... }
+//	defer srv.Close()
+//	ref := srv.Host() + "/demo/app:v1"
+//
+// Everything the double serves listens on 127.0.0.1 unless WithAddr says otherwise, and it
+// contacts no other host.
+package harbortest
