@@ -73,19 +73,18 @@ func (g *Gate) Step(ctx context.Context, state State) (StepResult, error) {
 	}
 }
 
-// resolve checks that Harbor answers and that the project is visible to
-// the credentials, before anything is pushed.
+// resolve checks that Harbor answers and that the credentials may use the
+// project, before anything is pushed.
 func (g *Gate) resolve(ctx context.Context, state State) (StepResult, error) {
 	if err := g.harbor.Ping(ctx); err != nil {
 		return StepResult{}, fmt.Errorf("reaching Harbor at %s: %w", g.opts.HarborURL, err)
 	}
-	project, err := g.harbor.Project(ctx, g.opts.Target.Project)
-	if err != nil {
-		return StepResult{}, fmt.Errorf("reading Harbor project %q: %w", g.opts.Target.Project, err)
+	t := g.opts.Target
+	if err := g.harbor.CheckRepositoryAccess(ctx, t.Project, t.Repository); err != nil {
+		return StepResult{}, fmt.Errorf("checking Harbor project %q: %w", t.Project, err)
 	}
-	g.emit(PhaseResolve, "Harbor %s answers, project %s found", g.opts.HarborURL,
-		g.opts.Target.Project)
-	state.ProjectID = int64(project.ProjectID)
+	g.emit(PhaseResolve, "Harbor %s answers, project %s is accessible", g.opts.HarborURL,
+		t.Project)
 	state.Phase = PhasePush
 	return StepResult{State: state}, nil
 }
@@ -109,7 +108,15 @@ func (g *Gate) push(ctx context.Context, state State) (StepResult, error) {
 	if err != nil {
 		return StepResult{}, fmt.Errorf("pushing to %s: %w", g.opts.Target, err)
 	}
+	// Harbor records an artifact when the manifest PUT succeeds; reading
+	// it back by digest confirms that and gives the project id for the
+	// link to Harbor's web interface.
+	artifact, err := g.harbor.Artifact(ctx, g.artifactRef(res.Digest.DigestStr()))
+	if err != nil {
+		return StepResult{}, fmt.Errorf("reading the pushed artifact from Harbor: %w", err)
+	}
 	g.emit(PhasePush, "pushed %s", res.Digest)
+	state.ProjectID = artifact.ProjectID
 	state.Digest = res.Digest.DigestStr()
 	state.Phase = PhaseSign
 	return StepResult{State: state}, nil
@@ -145,11 +152,7 @@ func (g *Gate) sign(ctx context.Context, state State) (StepResult, error) {
 // the verdict; scans that fail, time out or can never happen become FAIL
 // verdicts, not errors.
 func (g *Gate) scan(ctx context.Context, state State) (StepResult, error) {
-	ref := harbor.ArtifactRef{
-		Project:    g.opts.Target.Project,
-		Repository: g.opts.Target.Repository,
-		Digest:     state.Digest,
-	}
+	ref := g.artifactRef(state.Digest)
 	if state.Scan.Polls == 0 {
 		g.emit(PhaseScan, "waiting for Harbor's scan of %s", state.Digest)
 	}
@@ -178,6 +181,14 @@ func (g *Gate) scan(ctx context.Context, state State) (StepResult, error) {
 	}
 	g.emit(PhaseScan, "%s: %s", verdict.Result, verdict.Message())
 	return StepResult{State: state, Result: g.result(state, scan, verdict)}, nil
+}
+
+func (g *Gate) artifactRef(digest string) harbor.ArtifactRef {
+	return harbor.ArtifactRef{
+		Project:    g.opts.Target.Project,
+		Repository: g.opts.Target.Repository,
+		Digest:     digest,
+	}
 }
 
 func (g *Gate) result(state State, scan harbor.Scan, verdict policy.Verdict) *Result {
