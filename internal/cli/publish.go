@@ -1,0 +1,270 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/druppie/harbor-gate/pkg/gate"
+	"github.com/druppie/harbor-gate/pkg/harbor"
+	"github.com/druppie/harbor-gate/pkg/policy"
+	"github.com/druppie/harbor-gate/pkg/registry"
+	"github.com/druppie/harbor-gate/pkg/signing"
+)
+
+const publishLong = `Push an image to a Harbor project, sign the pushed digest with cosign,
+wait until Harbor's vulnerability scan of that digest is final, and report
+PASS or FAIL.
+
+The source is a registry reference (HOST/REPO:TAG or HOST/REPO@sha256:...),
+an OCI image layout directory (oci:DIR), a "docker save" tarball
+(docker-archive:FILE) or an OCI archive (oci-archive:FILE). Every step after
+the push addresses the image by the digest the registry returned.
+
+Passwords are read from files or environment variables, never from flags.
+
+Exit codes:
+  0  PASS: the scan finished and the image meets the policy
+  1  FAIL: the scan finished and the image breaks the policy
+  2  usage error: an invalid flag, reference or input file
+  3  FAIL without a usable scan: the scan failed, was stopped, covered only
+     part of an index, timed out, or Harbor will never scan the image
+  4  error before a verdict: Harbor or the registry unreachable or refusing,
+     or signing failed`
+
+// publishFlags are the flags of "harbor-gate publish".
+type publishFlags struct {
+	source, target, harborURL             string
+	username, passwordFile                string
+	caBundle                              string
+	insecureSkipVerify                    bool
+	key, keyPasswordFile                  string
+	skipSign                              bool
+	tlogURL                               string
+	severity                              string
+	grace, pollInterval, maxPoll, timeout time.Duration
+	resultsDir, output                    string
+}
+
+var publishEnv = map[string]string{
+	"source":            "HARBOR_GATE_SOURCE",
+	"target":            "HARBOR_GATE_TARGET",
+	"harbor-url":        "HARBOR_URL",
+	"username":          "HARBOR_USERNAME",
+	"password-file":     "HARBOR_PASSWORD_FILE",
+	"ca-bundle":         "HARBOR_CA_BUNDLE",
+	"key":               "COSIGN_KEY",
+	"key-password-file": "COSIGN_PASSWORD_FILE",
+	"tlog-url":          "HARBOR_GATE_TLOG_URL",
+	"severity":          "HARBOR_GATE_SEVERITY",
+	"timeout":           "HARBOR_GATE_TIMEOUT",
+	"results-dir":       "HARBOR_GATE_RESULTS_DIR",
+}
+
+func newPublishCommand() *cobra.Command {
+	f := &publishFlags{}
+	cmd := &cobra.Command{
+		Use:   "publish --source IMAGE --target HOST/PROJECT/REPOSITORY[:TAG] --key cosign.key",
+		Short: "Push, sign and scan an image, then report PASS or FAIL",
+		Long:  publishLong,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := envFallbacks(cmd.Flags(), publishEnv); err != nil {
+				return err
+			}
+			return runPublish(cmd, f)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.source, "source", "", envHelp("image to publish", "HARBOR_GATE_SOURCE"))
+	fs.StringVar(&f.target, "target", "",
+		envHelp("Harbor repository, HOST/PROJECT/REPOSITORY[:TAG]", "HARBOR_GATE_TARGET"))
+	fs.StringVar(&f.harborURL, "harbor-url", "",
+		envHelp("Harbor base URL (default https://HOST of --target)", "HARBOR_URL"))
+	fs.StringVar(&f.username, "username", "",
+		envHelp("Harbor user or robot account, e.g. robot$project+ci", "HARBOR_USERNAME"))
+	fs.StringVar(&f.passwordFile, "password-file", "", envHelp(
+		"file with the Harbor password (default: env HARBOR_PASSWORD)", "HARBOR_PASSWORD_FILE"))
+	fs.StringVar(&f.caBundle, "ca-bundle", "",
+		envHelp("PEM file of CAs to trust besides the system roots", "HARBOR_CA_BUNDLE"))
+	fs.BoolVar(&f.insecureSkipVerify, "insecure-skip-tls-verify", false,
+		"do not verify TLS certificates (test instances only)")
+	fs.StringVar(&f.key, "key", "", envHelp("cosign private key file", "COSIGN_KEY"))
+	fs.StringVar(&f.keyPasswordFile, "key-password-file", "", envHelp(
+		"file with the key's password (default: env COSIGN_PASSWORD)", "COSIGN_PASSWORD_FILE"))
+	fs.BoolVar(&f.skipSign, "skip-sign", false, "publish without a cosign signature")
+	fs.StringVar(&f.tlogURL, "tlog-url", "",
+		envHelp("Rekor URL to upload the signature to (default: no upload)",
+			"HARBOR_GATE_TLOG_URL"))
+	fs.StringVar(&f.severity, "severity", "critical", envHelp(
+		"lowest severity that fails the image: none, low, medium, high, critical",
+		"HARBOR_GATE_SEVERITY"))
+	fs.DurationVar(&f.grace, "scan-grace", 10*time.Second,
+		"time to wait for scan-on-push before requesting a scan")
+	fs.DurationVar(&f.pollInterval, "poll-interval", 2*time.Second,
+		"first interval between scan status reads; it grows with backoff")
+	fs.DurationVar(&f.maxPoll, "max-poll-interval", 30*time.Second,
+		"longest interval between scan status reads")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Minute,
+		envHelp("time to wait for a final scan status", "HARBOR_GATE_TIMEOUT"))
+	fs.StringVar(&f.resultsDir, "results-dir", "", envHelp(
+		"directory to write Tekton results into, one file per result", "HARBOR_GATE_RESULTS_DIR"))
+	fs.StringVarP(&f.output, "output", "o", "text", "stdout format: text or json")
+	return cmd
+}
+
+func runPublish(cmd *cobra.Command, f *publishFlags) error {
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	opts.Progress = stderr
+	opts.OnEvent = func(e gate.Event) {
+		fmt.Fprintf(stderr, "%-7s %s\n", e.Phase, e.Message)
+	}
+	res, err := gate.Run(cmd.Context(), opts)
+	if isInputError(err) {
+		return usageError{err}
+	}
+	if err != nil {
+		return err
+	}
+	if f.resultsDir != "" {
+		if err := writeResults(f.resultsDir, res); err != nil {
+			return err
+		}
+	}
+	writeSummary(stderr, res)
+	if err := writeOutput(cmd.OutOrStdout(), f.output, res); err != nil {
+		return err
+	}
+	return exitError{exitCode(res.Verdict)}
+}
+
+// isInputError reports whether err comes from the user's input rather
+// than from Harbor or the network.
+func isInputError(err error) bool {
+	return errors.Is(err, gate.ErrInvalidOptions) ||
+		errors.Is(err, registry.ErrInvalidSource) ||
+		errors.Is(err, registry.ErrSourceNotFound) ||
+		errors.Is(err, registry.ErrAmbiguousSource)
+}
+
+// exitCode maps a verdict to the documented exit codes.
+func exitCode(v policy.Verdict) int {
+	switch v.Reason {
+	case policy.ReasonPassed:
+		return ExitPass
+	case policy.ReasonPolicyViolation:
+		return ExitFail
+	default:
+		return ExitScan
+	}
+}
+
+// options validates the flags and turns them into gate options.
+func (f *publishFlags) options() (gate.Options, error) {
+	var opts gate.Options
+	if f.output != "text" && f.output != "json" {
+		return opts, usagef("invalid --output %q: use text or json", f.output)
+	}
+	if f.source == "" {
+		return opts, usagef("missing --source: name the image to publish " +
+			"(a registry reference, oci:DIR, docker-archive:FILE or oci-archive:FILE)")
+	}
+	if f.target == "" {
+		return opts, usagef("missing --target: name the Harbor repository as " +
+			"HOST/PROJECT/REPOSITORY[:TAG]")
+	}
+	target, err := gate.ParseTarget(f.target)
+	if err != nil {
+		return opts, usageError{err}
+	}
+	threshold, err := policy.ParseSeverity(f.severity)
+	if err != nil {
+		return opts, usagef("--severity: %v", err)
+	}
+	harborURL, err := resolveHarborURL(f.harborURL, target)
+	if err != nil {
+		return opts, err
+	}
+	password, err := readSecret(f.passwordFile, "HARBOR_PASSWORD")
+	if err != nil {
+		return opts, err
+	}
+	opts = gate.Options{
+		Source:             f.source,
+		Target:             target,
+		HarborURL:          harborURL,
+		Username:           f.username,
+		Password:           password,
+		InsecureSkipVerify: f.insecureSkipVerify,
+		SkipSign:           f.skipSign,
+		TransparencyLogURL: f.tlogURL,
+		Policy:             policy.Policy{Threshold: threshold},
+		Wait: harbor.WaitOptions{
+			Grace:        f.grace,
+			PollInterval: f.pollInterval,
+			MaxInterval:  f.maxPoll,
+			Timeout:      f.timeout,
+		},
+	}
+	if f.caBundle != "" {
+		if opts.CABundle, err = readFile("ca-bundle", f.caBundle); err != nil {
+			return opts, err
+		}
+	}
+	opts.Key, err = f.signingKey()
+	return opts, err
+}
+
+func (f *publishFlags) signingKey() (*signing.Key, error) {
+	switch {
+	case f.skipSign && f.key != "":
+		return nil, usagef("--skip-sign and --key exclude each other; drop one")
+	case f.skipSign:
+		return nil, nil
+	case f.key == "":
+		return nil, usagef("missing --key: name a cosign private key file " +
+			"(as cosign generate-key-pair writes it), or pass --skip-sign")
+	}
+	keyPEM, err := readFile("key", f.key)
+	if err != nil {
+		return nil, err
+	}
+	password, err := readSecret(f.keyPasswordFile, "COSIGN_PASSWORD")
+	if err != nil {
+		return nil, err
+	}
+	key, err := signing.LoadKey(keyPEM, []byte(password))
+	if errors.Is(err, signing.ErrWrongPassword) {
+		return nil, usagef("cannot decrypt the cosign key %s with the given password; check "+
+			"--key-password-file or COSIGN_PASSWORD", f.key)
+	}
+	if err != nil {
+		return nil, usagef("loading the cosign key %s: %v", f.key, err)
+	}
+	return key, nil
+}
+
+// resolveHarborURL checks --harbor-url, or derives it from the target's
+// registry host when it is empty.
+func resolveHarborURL(raw string, target gate.Target) (string, error) {
+	if raw == "" {
+		return "https://" + target.Repo.RegistryStr(), nil
+	}
+	u, err := url.Parse(raw)
+	if err == nil && u.User != nil {
+		return "", usagef("invalid --harbor-url: it contains credentials; pass them with " +
+			"--username and --password-file instead")
+	}
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", usagef("invalid --harbor-url %q: use an absolute http or https URL "+
+			"such as https://harbor.example", raw)
+	}
+	return raw, nil
+}

@@ -1,0 +1,167 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Result describes a finished push.
+type Result struct {
+	// Digest is the target repository at the manifest digest that the
+	// registry returned in the Docker-Content-Digest header of the manifest
+	// PUT. Only when the registry sent no such header is it the digest
+	// computed from the manifest bytes; DigestConfirmed then is false.
+	Digest name.Digest
+	// DigestConfirmed reports whether the registry returned the digest.
+	DigestConfirmed bool
+	// MediaType is the media type of the pushed manifest.
+	MediaType types.MediaType
+	// Size is the size of the pushed manifest in bytes.
+	Size int64
+	// Tag is the tag the image was pushed to, or "" for a push by digest.
+	Tag string
+	// Children are the manifests an index lists, with their platforms,
+	// or nil when the pushed manifest is an image.
+	Children []v1.Descriptor
+	// BlobsUploaded counts the layers and configs sent to the registry.
+	BlobsUploaded int
+	// BlobsMounted counts the blobs the registry mounted from another
+	// repository on the same registry instead of receiving them.
+	BlobsMounted int
+	// BlobsSkipped counts the blobs the target repository already had.
+	BlobsSkipped int
+}
+
+// Push copies src to target and returns what the registry stored.
+//
+// A name.Tag target pushes the image under that tag; a name.Digest target,
+// such as src.DigestIn(repo), pushes it without a tag and must carry the
+// source's digest. Blobs the target already has are skipped (checked with
+// HEAD), blobs of a registry source on the same registry are mounted, and
+// the others are streamed from the source, up to WithJobs at a time. Then
+// the manifests are written with PUT, the children of an index first, each
+// with its original bytes and media type. Push never reads a manifest from
+// the target. It returns an error wrapping ErrDigestMismatch when the
+// registry reports a digest that differs from the source's digest.
+func Push(ctx context.Context, src *Source, target name.Reference, opts ...Option) (*Result, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if src == nil || src.artifact == nil {
+		return nil, errors.New("pushing: no source: call Open first")
+	}
+	target, err = resolveTarget(target, src, o)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := planPush(src.artifact)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", src, err)
+	}
+	recorder := newPushRecorder(o.transport, target.Context().RepositoryStr())
+	if err := pushPlanned(ctx, plan, src, target, recorder, o); err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			err = fmt.Errorf("%w: %w", ctxErr, err)
+		}
+		return nil, fmt.Errorf("pushing %s to %s: %w", src, target, err)
+	}
+	return newResult(src, target, recorder)
+}
+
+// resolveTarget checks target against src and applies WithInsecure to it.
+func resolveTarget(target name.Reference, src *Source, o *options) (name.Reference, error) {
+	if target == nil {
+		return nil, errors.New("pushing: no target reference")
+	}
+	if o.insecure {
+		var err error
+		target, err = name.ParseReference(target.Name(), o.nameOptions()...)
+		if err != nil {
+			return nil, fmt.Errorf("parsing target %s: %w", target, err)
+		}
+	}
+	switch t := target.(type) {
+	case name.Tag:
+		return t, nil
+	case name.Digest:
+		if t.DigestStr() != src.digest.String() {
+			return nil, fmt.Errorf("%w: target %s names another digest than source %s (%s); "+
+				"push to a tag or to the source's digest", ErrDigestMismatch, t, src, src.digest)
+		}
+		return t, nil
+	}
+	return nil, fmt.Errorf("pushing: target %s is a %T, not a name.Tag or name.Digest", target, target)
+}
+
+func pushPlanned(ctx context.Context, plan *pushPlan, src *Source, target name.Reference,
+	recorder *pushRecorder, o *options) error {
+	ropts := o.remoteOptions(o.target, recorder)
+	if o.progress != nil {
+		updates := make(chan v1.Update, 16)
+		finished := make(chan struct{})
+		printer := newProgressPrinter(o.progress, o.now, target.Name(), plan.bytes)
+		go printer.run(updates, finished)
+		defer func() {
+			close(updates)
+			<-finished
+		}()
+		ropts = append(ropts, remote.WithProgress(updates))
+	}
+	pusher, err := remote.NewPusher(ropts...)
+	if err != nil {
+		return err
+	}
+	return plan.push(ctx, pusher, target, src.artifact, o.jobs)
+}
+
+func newResult(src *Source, target name.Reference, recorder *pushRecorder) (*Result, error) {
+	resp, ok := recorder.manifest(target.Identifier())
+	if !ok {
+		return nil, fmt.Errorf("pushing %s to %s: no successful manifest PUT was recorded", src, target)
+	}
+	digest, confirmed := src.digest, false
+	if resp.digest != "" {
+		got, err := v1.NewHash(resp.digest)
+		if err != nil {
+			return nil, fmt.Errorf("pushing %s to %s: registry returned an invalid "+
+				"Docker-Content-Digest %q: %w", src, target, resp.digest, err)
+		}
+		if got != src.digest {
+			return nil, fmt.Errorf("%w: registry stored %s as %s, but the manifest sent has "+
+				"digest %s; a proxy or the registry changed the manifest", ErrDigestMismatch,
+				target, got, src.digest)
+		}
+		digest, confirmed = got, true
+	}
+	raw, err := src.artifact.RawManifest()
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest of %s: %w", src, err)
+	}
+	res := &Result{
+		Digest:          target.Context().Digest(digest.String()),
+		DigestConfirmed: confirmed,
+		MediaType:       src.mediaType,
+		Size:            int64(len(raw)),
+	}
+	if tag, ok := target.(name.Tag); ok {
+		res.Tag = tag.TagStr()
+	}
+	if idx, ok := src.artifact.(v1.ImageIndex); ok {
+		m, err := idx.IndexManifest()
+		if err != nil {
+			return nil, fmt.Errorf("reading index of %s: %w", src, err)
+		}
+		res.Children = m.Manifests
+	}
+	counts := recorder.blobCounts()
+	res.BlobsUploaded, res.BlobsMounted, res.BlobsSkipped =
+		counts.uploaded, counts.mounted, counts.skipped
+	return res, nil
+}
