@@ -17,10 +17,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// openTar opens the tar file at p and transparently decompresses it when
-// it starts with the gzip magic number.
-func openTar(p string) (io.ReadCloser, error) {
-	f, err := os.Open(p)
+// openTar opens the tar file at archivePath, and decompresses it while
+// reading when it starts with the gzip magic number.
+func openTar(archivePath string) (io.ReadCloser, error) {
+	f, err := os.Open(archivePath)
 	if err != nil {
 		return nil, err
 	}
@@ -57,12 +57,12 @@ func entryName(h *tar.Header) string {
 	return strings.TrimPrefix(path.Clean(h.Name), "./")
 }
 
-// sniffArchive detects whether the file at p is an OCI archive or a docker
-// save tarball. A tar with an oci-layout entry is an OCI archive even when
-// it also has manifest.json, as docker save writes since Docker 25, because
-// the layout keeps the original manifest bytes.
-func sniffArchive(p string) (Kind, error) {
-	rc, err := openTar(p)
+// sniffArchive detects whether the file at archivePath is an OCI archive
+// or a docker save tarball. A tar with an oci-layout entry counts as an
+// OCI archive even when it also has manifest.json, as recent docker save
+// output does, because the layout keeps the original manifest bytes.
+func sniffArchive(archivePath string) (Kind, error) {
+	rc, err := openTar(archivePath)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrInvalidSource, err)
 	}
@@ -76,7 +76,7 @@ func sniffArchive(p string) (Kind, error) {
 		}
 		if err != nil {
 			return 0, fmt.Errorf("%w: %s is neither a directory nor a tar archive: %w",
-				ErrInvalidSource, p, err)
+				ErrInvalidSource, archivePath, err)
 		}
 		switch entryName(h) {
 		case "oci-layout":
@@ -89,23 +89,23 @@ func sniffArchive(p string) (Kind, error) {
 		return KindDockerArchive, nil
 	}
 	return 0, fmt.Errorf("%w: tar archive %s has neither an oci-layout nor a manifest.json entry",
-		ErrInvalidSource, p)
+		ErrInvalidSource, archivePath)
 }
 
-// openOCIArchive extracts the OCI archive at p to a temporary directory
-// under os.TempDir and opens it as a layout. Source.Close removes the
-// directory. Entries are copied to disk as a stream, so memory use does
-// not grow with the image size, but the disk needs room for the image.
-func openOCIArchive(ctx context.Context, p, selector string) (*Source, error) {
+// openOCIArchive extracts the OCI archive at archivePath to a temporary
+// directory under os.TempDir and opens it as a layout. Source.Close
+// removes the directory. Entries are copied to disk as a stream, so memory
+// use does not grow with the image size, but the disk needs room for it.
+func openOCIArchive(ctx context.Context, archivePath, selector string) (*Source, error) {
 	dir, err := os.MkdirTemp("", "harbor-gate-oci-archive-")
 	if err != nil {
-		return nil, fmt.Errorf("creating directory to extract %s: %w", p, err)
+		return nil, fmt.Errorf("creating directory to extract %s: %w", archivePath, err)
 	}
 	removeDir := func() error { return os.RemoveAll(dir) }
-	if err := extractTar(ctx, p, dir); err != nil {
+	if err := extractTar(ctx, archivePath, dir); err != nil {
 		return nil, errors.Join(err, removeDir())
 	}
-	s, err := openLayoutAs(KindOCIArchive, dir, p, selector)
+	s, err := openLayoutAs(KindOCIArchive, dir, archivePath, selector)
 	if err != nil {
 		return nil, errors.Join(err, removeDir())
 	}
@@ -113,8 +113,8 @@ func openOCIArchive(ctx context.Context, p, selector string) (*Source, error) {
 	return s, nil
 }
 
-func extractTar(ctx context.Context, p, dir string) error {
-	rc, err := openTar(p)
+func extractTar(ctx context.Context, archivePath, dir string) error {
+	rc, err := openTar(archivePath)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidSource, err)
 	}
@@ -129,10 +129,10 @@ func extractTar(ctx context.Context, p, dir string) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%w: reading tar archive %s: %w", ErrInvalidSource, p, err)
+			return fmt.Errorf("%w: reading tar archive %s: %w", ErrInvalidSource, archivePath, err)
 		}
 		if err := extractEntry(tr, h, dir); err != nil {
-			return fmt.Errorf("extracting %s from %s: %w", h.Name, p, err)
+			return fmt.Errorf("extracting %s from %s: %w", h.Name, archivePath, err)
 		}
 	}
 }
@@ -170,30 +170,36 @@ func extractEntry(tr *tar.Reader, h *tar.Header, dir string) error {
 // one: Docker schema 2 media types, and layers that the tarball stores
 // uncompressed are gzip-compressed while they are read. The digest of the
 // pushed image is therefore the digest of that generated manifest, not the
-// image ID, and it matches the digest of the image the tarball was saved
-// from only when that image had Docker media types and the same
-// compressed layers.
-func openDockerArchive(p, selector string) (*Source, error) {
-	opener := func() (io.ReadCloser, error) { return openTar(p) }
+// image ID. It matches the digest of the image the tarball was saved from
+// only when that image had Docker media types and the same compressed
+// layers.
+//
+// NOTE: go-containerregistry's tarball package scans the archive from the
+// start for every file it reads, so a gzip-compressed archive is
+// decompressed once per layer read: correct, but slow for large images.
+func openDockerArchive(archivePath, selector string) (*Source, error) {
+	opener := func() (io.ReadCloser, error) { return openTar(archivePath) }
 	manifest, err := tarball.LoadManifest(opener)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading manifest.json of docker archive %s: %w",
-			ErrInvalidSource, p, err)
+			ErrInvalidSource, archivePath, err)
 	}
-	tag, err := selectDockerImage(p, manifest, selector)
+	tag, err := selectDockerImage(archivePath, manifest, selector)
 	if err != nil {
 		return nil, err
 	}
 	img, err := tarball.Image(opener, tag)
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading docker archive %s: %w", ErrInvalidSource, p, err)
+		return nil, fmt.Errorf("%w: reading docker archive %s: %w", ErrInvalidSource, archivePath, err)
 	}
 	return newSource(KindDockerArchive, img, nil)
 }
 
 // selectDockerImage checks that selector picks one image from manifest and
 // returns it as the tag tarball.Image expects, or nil without selector.
-func selectDockerImage(p string, manifest tarball.Manifest, selector string) (*name.Tag, error) {
+func selectDockerImage(
+	archivePath string, manifest tarball.Manifest, selector string,
+) (*name.Tag, error) {
 	var tags []string
 	for _, d := range manifest {
 		tags = append(tags, d.RepoTags...)
@@ -203,8 +209,8 @@ func selectDockerImage(p string, manifest tarball.Manifest, selector string) (*n
 			return nil, nil
 		}
 		return nil, fmt.Errorf("%w: docker archive %s has %d images (tags: %s); "+
-			"select one with docker-archive:%s:<repo:tag>", ErrAmbiguousSource, p,
-			len(manifest), strings.Join(tags, ", "), p)
+			"select one with docker-archive:%s:<repo:tag>", ErrAmbiguousSource, archivePath,
+			len(manifest), strings.Join(tags, ", "), archivePath)
 	}
 	tag, err := name.NewTag(selector)
 	if err != nil {
@@ -217,5 +223,5 @@ func selectDockerImage(p string, manifest tarball.Manifest, selector string) (*n
 		}
 	}
 	return nil, fmt.Errorf("%w: docker archive %s has no image tagged %s; it has tags: %s",
-		ErrSourceNotFound, p, selector, strings.Join(tags, ", "))
+		ErrSourceNotFound, archivePath, selector, strings.Join(tags, ", "))
 }

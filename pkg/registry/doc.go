@@ -8,10 +8,10 @@
 // manifests with their original bytes and media type. An index is copied
 // with all its children.
 //
-// Push never reads a manifest from the target, neither by tag nor by digest.
-// Harbor answers GET and HEAD of a manifest with 412 while its vulnerability
-// prevention policy blocks the image, which includes every image that has
-// not been scanned yet, so a push that probed for an existing manifest would
-// fail on a retry. Blobs are still checked with HEAD, which that policy does
-// not cover.
+// Push reads no manifest from the target, neither by tag nor by digest.
+// While Harbor's vulnerability prevention policy blocks an image, and it
+// blocks every image not scanned yet, Harbor rejects GET and HEAD of its
+// manifest with 412. A push that probed for an existing manifest would
+// therefore fail on a retry. Blobs are still checked with HEAD, because
+// that policy does not cover blobs.
 package registry

@@ -3,6 +3,7 @@ package registry
 import (
 	"archive/tar"
 	"compress/gzip"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -49,6 +50,15 @@ func platformIndex(t *testing.T, platforms ...v1.Platform) v1.ImageIndex {
 	var adds []mutate.IndexAddendum
 	for _, p := range platforms {
 		img := randomImage(t, 2)
+		config, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		config = config.DeepCopy()
+		config.OS, config.Architecture, config.Variant = p.OS, p.Architecture, p.Variant
+		if img, err = mutate.ConfigFile(img, config); err != nil {
+			t.Fatal(err)
+		}
 		adds = append(adds, mutate.IndexAddendum{
 			Add:        img,
 			Descriptor: v1.Descriptor{Platform: &p},
@@ -165,4 +175,28 @@ func writeFile(t *testing.T, base, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// gzipCopy writes a gzip-compressed copy of the file at path and returns
+// the copy's path.
+func gzipCopy(t *testing.T, path string) string {
+	t.Helper()
+	in, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out := filepath.Join(t.TempDir(), filepath.Base(path)+".gz")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(f)
+	if _, err := io.Copy(zw, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(zw.Close(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

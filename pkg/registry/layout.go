@@ -21,30 +21,34 @@ func openLayout(dir, selector string) (*Source, error) {
 	return openLayoutAs(KindOCILayout, dir, dir, selector)
 }
 
-// openLayoutAs opens the layout in dir for a source of the given kind;
-// shown is the path that error messages name.
-func openLayoutAs(kind Kind, dir, shown, selector string) (*Source, error) {
+// openLayoutAs opens the layout in dir for a source of the given kind.
+// Error messages name displayPath, which differs from dir for an extracted
+// archive.
+func openLayoutAs(kind Kind, dir, displayPath, selector string) (*Source, error) {
 	if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %s is not an OCI image layout (it has no oci-layout file)",
-				ErrInvalidSource, shown)
+				ErrInvalidSource, displayPath)
 		}
-		return nil, fmt.Errorf("reading OCI layout %s: %w", shown, err)
+		return nil, fmt.Errorf("reading OCI layout %s: %w", displayPath, err)
 	}
+
 	index, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading index.json of OCI layout %s: %w",
-			ErrInvalidSource, shown, err)
+			ErrInvalidSource, displayPath, err)
 	}
 	manifest, err := index.IndexManifest()
 	if err != nil {
 		return nil, fmt.Errorf("%w: parsing index.json of OCI layout %s: %w",
-			ErrInvalidSource, shown, err)
+			ErrInvalidSource, displayPath, err)
 	}
-	desc, err := selectManifest(kind, shown, manifest.Manifests, selector)
+
+	desc, err := selectManifest(kind, displayPath, manifest.Manifests, selector)
 	if err != nil {
 		return nil, err
 	}
+
 	var a artifact
 	switch {
 	case desc.MediaType.IsIndex():
@@ -53,26 +57,28 @@ func openLayoutAs(kind Kind, dir, shown, selector string) (*Source, error) {
 		a, err = index.Image(desc.Digest)
 	default:
 		return nil, fmt.Errorf("%w %q of %s in %s: push an image or an index",
-			ErrUnsupportedMediaType, desc.MediaType, desc.Digest, shown)
+			ErrUnsupportedMediaType, desc.MediaType, desc.Digest, displayPath)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s from OCI layout %s: %w", desc.Digest, shown, err)
+		return nil, fmt.Errorf("reading %s from OCI layout %s: %w", desc.Digest, displayPath, err)
 	}
 	return newSource(kind, a, &desc.Digest)
 }
 
-func selectManifest(kind Kind, shown string, descs []v1.Descriptor, selector string) (v1.Descriptor, error) {
+func selectManifest(
+	kind Kind, displayPath string, descs []v1.Descriptor, selector string,
+) (v1.Descriptor, error) {
 	if selector == "" {
 		switch len(descs) {
 		case 1:
 			return descs[0], nil
 		case 0:
 			return v1.Descriptor{}, fmt.Errorf("%w: OCI layout %s lists no manifest in index.json",
-				ErrInvalidSource, shown)
+				ErrInvalidSource, displayPath)
 		}
 		return v1.Descriptor{}, fmt.Errorf("%w: %s lists %d manifests (%s); select one with "+
-			"%s:%s@sha256:<hex> or %s:%s:<%s>", ErrAmbiguousSource, shown, len(descs),
-			describeManifests(descs), kind, shown, kind, shown, refNameAnnotation)
+			"%s:%s@sha256:<hex> or %s:%s:<%s>", ErrAmbiguousSource, displayPath, len(descs),
+			describeManifests(descs), kind, displayPath, kind, displayPath, refNameAnnotation)
 	}
 	if h, err := v1.NewHash(selector); err == nil {
 		for _, d := range descs {
@@ -87,7 +93,7 @@ func selectManifest(kind Kind, shown string, descs []v1.Descriptor, selector str
 		}
 	}
 	return v1.Descriptor{}, fmt.Errorf("%w: %s lists no manifest with digest or %s %q; it lists %s",
-		ErrSourceNotFound, shown, refNameAnnotation, selector, describeManifests(descs))
+		ErrSourceNotFound, displayPath, refNameAnnotation, selector, describeManifests(descs))
 }
 
 // describeManifests lists the digests and ref.name annotations of descs.

@@ -69,6 +69,10 @@ func WithSourceKeychain(keychain authn.Keychain) Option {
 
 // WithTransport sets the HTTP transport for all registry requests, to the
 // source and to the target. The default is remote.DefaultTransport.
+//
+// NOTE: Push wraps the transport to record the registry's responses, so
+// go-containerregistry adds its retry and User-Agent layers even to a
+// *transport.Wrapper, which would otherwise opt out of them.
 func WithTransport(transport http.RoundTripper) Option {
 	return func(o *options) { o.transport = transport }
 }
@@ -93,8 +97,9 @@ func WithJobs(jobs int) Option {
 
 // WithProgress makes Push write progress lines for people to w: bytes done
 // and total, and the transfer rate. The first line appears after a push has
-// run for one second, later lines at most once a second, and a last line
-// with the totals when the push ends, so a short push writes nothing.
+// run for one second and later lines at most once a second. A last line
+// with the totals follows when the push ends, unless the push ended within
+// its first second, which writes nothing at all.
 // The default is no progress output.
 func WithProgress(w io.Writer) Option {
 	return func(o *options) { o.progress = w }

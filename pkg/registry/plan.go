@@ -176,7 +176,9 @@ func (p *pushPlan) push(ctx context.Context, pusher *remote.Pusher, target name.
 
 // forEach calls f for each item, with up to jobs calls running at a time,
 // and returns the first error.
-func forEach[T any](ctx context.Context, jobs int, items []T, f func(context.Context, T) error) error {
+func forEach[T any](
+	ctx context.Context, jobs int, items []T, f func(context.Context, T) error,
+) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(jobs)
 	for _, item := range items {

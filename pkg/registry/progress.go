@@ -15,10 +15,10 @@ const progressInterval = time.Second
 // progressPrinter turns go-containerregistry's progress updates into
 // progress lines for people.
 type progressPrinter struct {
-	w     io.Writer
-	now   func() time.Time
-	what  string
-	total int64
+	w      io.Writer
+	now    func() time.Time
+	target string
+	total  int64
 
 	start   time.Time
 	last    time.Time
@@ -26,9 +26,11 @@ type progressPrinter struct {
 	done    int64
 }
 
-func newProgressPrinter(w io.Writer, now func() time.Time, what string, total int64) *progressPrinter {
+func newProgressPrinter(
+	w io.Writer, now func() time.Time, target string, total int64,
+) *progressPrinter {
 	start := now()
-	return &progressPrinter{w: w, now: now, what: what, total: total, start: start, last: start}
+	return &progressPrinter{w: w, now: now, target: target, total: total, start: start, last: start}
 }
 
 // run consumes updates until the channel is closed, then writes the last
@@ -56,7 +58,7 @@ func (p *progressPrinter) observe(complete int64) {
 	if p.total > 0 {
 		percent = int(p.done * 100 / p.total)
 	}
-	fmt.Fprintf(p.w, "pushing %s: %s of %s (%d%%), %s/s\n", p.what,
+	fmt.Fprintf(p.w, "pushing %s: %s of %s (%d%%), %s/s\n", p.target,
 		formatBytes(p.done), formatBytes(p.total), percent, formatBytes(rate(p.done, elapsed)))
 }
 
@@ -65,7 +67,7 @@ func (p *progressPrinter) finish() {
 		return
 	}
 	elapsed := p.now().Sub(p.start)
-	fmt.Fprintf(p.w, "pushed %s: %s in %s, %s/s\n", p.what, formatBytes(p.done),
+	fmt.Fprintf(p.w, "pushed %s: %s in %s, %s/s\n", p.target, formatBytes(p.done),
 		elapsed.Round(100*time.Millisecond), formatBytes(rate(p.done, elapsed)))
 }
 

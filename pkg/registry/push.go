@@ -13,10 +13,10 @@ import (
 
 // Result describes a finished push.
 type Result struct {
-	// Digest is the target repository at the manifest digest that the
-	// registry returned in the Docker-Content-Digest header of the manifest
-	// PUT. Only when the registry sent no such header is it the digest
-	// computed from the manifest bytes; DigestConfirmed then is false.
+	// Digest is the reference of the pushed manifest: the target repository
+	// at the digest from the Docker-Content-Digest header of the manifest
+	// PUT response. Only when the registry sent no such header is it the
+	// digest computed from the manifest bytes, and DigestConfirmed is false.
 	Digest name.Digest
 	// DigestConfirmed reports whether the registry returned the digest.
 	DigestConfirmed bool
@@ -40,16 +40,21 @@ type Result struct {
 
 // Push copies src to target and returns what the registry stored.
 //
-// A name.Tag target pushes the image under that tag; a name.Digest target,
+// A name.Tag target pushes the image under that tag. A name.Digest target,
 // such as src.DigestIn(repo), pushes it without a tag and must carry the
 // source's digest. Blobs the target already has are skipped (checked with
 // HEAD), blobs of a registry source on the same registry are mounted, and
 // the others are streamed from the source, up to WithJobs at a time. Then
 // the manifests are written with PUT, the children of an index first, each
-// with its original bytes and media type. Push never reads a manifest from
-// the target. It returns an error wrapping ErrDigestMismatch when the
-// registry reports a digest that differs from the source's digest.
-func Push(ctx context.Context, src *Source, target name.Reference, opts ...Option) (*Result, error) {
+// with its original bytes and media type. Push reads no manifest from the
+// target. The one exception is a manifest with a subject field on a
+// registry without the referrers API: go-containerregistry then reads and
+// updates the referrers fallback tag. Push returns an error wrapping
+// ErrDigestMismatch when the registry reports a digest that differs from
+// the source's digest.
+func Push(
+	ctx context.Context, src *Source, target name.Reference, opts ...Option,
+) (*Result, error) {
 	o, err := newOptions(opts)
 	if err != nil {
 		return nil, err
@@ -122,23 +127,9 @@ func pushPlanned(ctx context.Context, plan *pushPlan, src *Source, target name.R
 }
 
 func newResult(src *Source, target name.Reference, recorder *pushRecorder) (*Result, error) {
-	resp, ok := recorder.manifest(target.Identifier())
-	if !ok {
-		return nil, fmt.Errorf("pushing %s to %s: no successful manifest PUT was recorded", src, target)
-	}
-	digest, confirmed := src.digest, false
-	if resp.digest != "" {
-		got, err := v1.NewHash(resp.digest)
-		if err != nil {
-			return nil, fmt.Errorf("pushing %s to %s: registry returned an invalid "+
-				"Docker-Content-Digest %q: %w", src, target, resp.digest, err)
-		}
-		if got != src.digest {
-			return nil, fmt.Errorf("%w: registry stored %s as %s, but the manifest sent has "+
-				"digest %s; a proxy or the registry changed the manifest", ErrDigestMismatch,
-				target, got, src.digest)
-		}
-		digest, confirmed = got, true
+	digest, confirmed, err := registryDigest(src, target, recorder)
+	if err != nil {
+		return nil, fmt.Errorf("pushing %s to %s: %w", src, target, err)
 	}
 	raw, err := src.artifact.RawManifest()
 	if err != nil {
@@ -164,4 +155,30 @@ func newResult(src *Source, target name.Reference, recorder *pushRecorder) (*Res
 	res.BlobsUploaded, res.BlobsMounted, res.BlobsSkipped =
 		counts.uploaded, counts.mounted, counts.skipped
 	return res, nil
+}
+
+// registryDigest returns the digest from the Docker-Content-Digest header
+// of the manifest PUT at target and true. Without that header it returns
+// the source's computed digest and false.
+func registryDigest(
+	src *Source, target name.Reference, recorder *pushRecorder,
+) (v1.Hash, bool, error) {
+	resp, ok := recorder.manifest(target.Identifier())
+	if !ok {
+		return v1.Hash{}, false, errors.New("no successful manifest PUT was recorded")
+	}
+	if resp.digest == "" {
+		return src.digest, false, nil
+	}
+	got, err := v1.NewHash(resp.digest)
+	if err != nil {
+		return v1.Hash{}, false, fmt.Errorf("registry returned an invalid "+
+			"Docker-Content-Digest %q: %w", resp.digest, err)
+	}
+	if got != src.digest {
+		return v1.Hash{}, false, fmt.Errorf("%w: registry stored the manifest as %s, "+
+			"but the manifest sent has digest %s; a proxy or the registry changed it",
+			ErrDigestMismatch, got, src.digest)
+	}
+	return got, true, nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
@@ -50,16 +54,18 @@ func parseRef(t *testing.T, ref string) name.Reference {
 	return r
 }
 
-// checkNoManifestReads fails when a request read a manifest of repo,
-// because Harbor may reject such reads with 412 during a push.
-func checkNoManifestReads(t *testing.T, reqs []recordedRequest, repo string) {
-	t.Helper()
+// manifestReads returns the requests that read a manifest of repo. Harbor
+// may reject such reads with 412 while it has not scanned the image, so a
+// push must send none.
+func manifestReads(reqs []recordedRequest, repo string) []string {
 	prefix := "/v2/" + repo + "/manifests/"
+	var reads []string
 	for _, r := range reqs {
 		if strings.HasPrefix(r.Path, prefix) && r.Method != http.MethodPut {
-			t.Errorf("push sent %s, want only manifest PUTs", r)
+			reads = append(reads, r.String())
 		}
 	}
+	return reads
 }
 
 // checkPulls reads the pushed image back by digest and validates every
@@ -132,9 +138,24 @@ func TestPushSources(t *testing.T) {
 			if res.Children != nil {
 				t.Errorf("Children = %v, want nil for an image", res.Children)
 			}
-			checkNoManifestReads(t, target.takeRequests(), "team/app")
+			if reads := manifestReads(target.takeRequests(), "team/app"); reads != nil {
+				t.Errorf("push read manifests of the target: %v", reads)
+			}
 			checkPulls(t, res.Digest, tc.wantType)
 		})
+	}
+}
+
+// TestManifestReadsSeesRemoteWrite shows that the manifest read check can
+// fail: go-containerregistry's remote.Write checks the tag with HEAD.
+func TestManifestReadsSeesRemoteWrite(t *testing.T) {
+	reg := newTestRegistry(t)
+	writeRemote(t, reg.Host+"/team/app:1", randomImage(t, 1))
+
+	reads := manifestReads(reg.takeRequests(), "team/app")
+
+	if want := "HEAD /v2/team/app/manifests/1"; !slices.Contains(reads, want) {
+		t.Errorf("manifestReads = %v, want it to contain %q", reads, want)
 	}
 }
 
@@ -167,13 +188,7 @@ func TestPushWithoutTagUsesDigest(t *testing.T) {
 	if diff := cmp.Diff(wantPuts, puts); diff != "" {
 		t.Errorf("manifest requests (-want +got):\n%s", diff)
 	}
-	tags, err := remote.List(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tags) != 0 {
-		t.Errorf("repository has tags %v, want none", tags)
-	}
+	checkPulls(t, res.Digest, types.OCIManifestSchema1)
 }
 
 func TestPushIndexWithAllChildren(t *testing.T) {
@@ -204,6 +219,24 @@ func TestPushIndexWithAllChildren(t *testing.T) {
 	}
 	if res.BlobsUploaded != 9 { // 2 layers and a config per platform.
 		t.Errorf("BlobsUploaded = %d, want 9", res.BlobsUploaded)
+	}
+	checkPulls(t, res.Digest, types.OCIImageIndex)
+}
+
+func TestPushNestedIndex(t *testing.T) {
+	reg := newTestRegistry(t)
+	inner := platformIndex(t, v1.Platform{OS: "linux", Architecture: "amd64"})
+	outer := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: inner}, mutate.IndexAddendum{Add: randomImage(t, 1)})
+	src := openSource(t, writeLayout(t, layoutEntry{index: outer}))
+
+	res, err := Push(t.Context(), src, parseRef(t, reg.Host+"/team/nested:1"))
+	if err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+
+	if want := mustDigest(t, outer).String(); res.Digest.DigestStr() != want {
+		t.Errorf("Digest = %s, want %s", res.Digest.DigestStr(), want)
 	}
 	checkPulls(t, res.Digest, types.OCIImageIndex)
 }
@@ -340,8 +373,10 @@ func TestPushCancelled(t *testing.T) {
 		if r.Method != http.MethodPatch {
 			return false
 		}
-		// Hold the first blob upload until the client gives up.
+		// Hold each blob upload until the client gives up. The server
+		// notices the closed connection only after the body is read.
 		cancel()
+		_, _ = io.Copy(io.Discard, r.Body)
 		<-r.Context().Done()
 		return true
 	})

@@ -9,7 +9,7 @@ import (
 // pushRecorder wraps the transport of a push and records what the target
 // registry returned: the Docker-Content-Digest header of manifest PUTs and
 // how each blob was handled. It sits below go-containerregistry's retry and
-// authentication layers, so it sees every request on the wire.
+// authentication layers, so it records every request sent on the wire.
 type pushRecorder struct {
 	next http.RoundTripper
 	// prefix is "/v2/<repository>/" of the target.
@@ -20,7 +20,8 @@ type pushRecorder struct {
 	counts    blobCounts
 }
 
-// manifestResponse is what a successful manifest PUT returned.
+// manifestResponse is the part of a successful manifest PUT response that
+// Push needs.
 type manifestResponse struct {
 	// digest is the Docker-Content-Digest header, empty when absent.
 	digest string

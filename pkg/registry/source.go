@@ -46,7 +46,8 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
 
-// artifact is what both v1.Image and v1.ImageIndex provide for a push.
+// artifact is the method set that v1.Image and v1.ImageIndex share and a
+// push needs.
 type artifact interface {
 	RawManifest() ([]byte, error)
 	MediaType() (types.MediaType, error)

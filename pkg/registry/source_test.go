@@ -35,6 +35,12 @@ func TestOpenDetectsSources(t *testing.T) {
 		"example.test/app:1": docker, "example.test/app:2": dockerImage(t, 1),
 	})
 	writeRemote(t, reg.Host+"/src/app:v1", img)
+	// Recent docker save output is an OCI layout with a manifest.json too.
+	bothFormats := writeLayout(t, layoutEntry{image: img})
+	dockerManifest := filepath.Join(bothFormats, "manifest.json")
+	if err := os.WriteFile(dockerManifest, []byte("[]"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	oci := func(d v1.Hash) openedSource {
 		return openedSource{KindOCILayout, d, types.OCIManifestSchema1}
@@ -66,6 +72,8 @@ func TestOpenDetectsSources(t *testing.T) {
 			archive(imgDigest)},
 		{"docker archive detected", dockerTar, dockerWant},
 		{"docker archive with prefix", "docker-archive:" + dockerTar, dockerWant},
+		{"docker archive gzip", gzipCopy(t, dockerTar), dockerWant},
+		{"layout and manifest.json", tarDirectory(t, bothFormats, false), archive(imgDigest)},
 		{"docker archive selected", "docker-archive:" + twoImages + ":example.test/app:1",
 			dockerWant},
 	}

@@ -43,8 +43,8 @@ type testRegistry struct {
 
 	mu       sync.Mutex
 	requests []recordedRequest
-	// beforeServe, when set, runs before the registry handles a request
-	// and may answer it itself by returning true.
+	// beforeServe, when set, runs before the registry handles a request.
+	// It may write the response itself and then return true.
 	beforeServe func(w http.ResponseWriter, r *http.Request) bool
 }
 
@@ -63,6 +63,7 @@ func newTestRegistry(t *testing.T) *testRegistry {
 	config.Log.Level = "error"
 	config.HTTP.Secret = "test-registry-upload-state-secret"
 	app := handlers.NewApp(t.Context(), config)
+
 	reg := &testRegistry{}
 	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -74,6 +75,7 @@ func newTestRegistry(t *testing.T) *testRegistry {
 		}
 		reg.record(recordedRequest{r.Method, r.URL.Path, r.URL.RawQuery, sw.status})
 	}))
+
 	t.Cleanup(func() {
 		server.Close()
 		_ = app.Shutdown()
