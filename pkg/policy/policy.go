@@ -70,7 +70,20 @@ const (
 	// ReasonScanIncomplete means the scan succeeded for only part of an
 	// image index, or carried no summary.
 	ReasonScanIncomplete Reason = "ScanIncomplete"
+	// ReasonTimedOut means no final scan status arrived before the
+	// deadline. Callers that wait set it; Evaluate never returns it.
+	ReasonTimedOut Reason = "TimedOut"
+	// ReasonNotScannable means Harbor will never scan the artifact: no
+	// scanner is configured or reachable, or the artifact is not an
+	// image the scanner supports. Callers set it; Evaluate never does.
+	ReasonNotScannable Reason = "NotScannable"
 )
+
+// Failed returns a FAIL verdict for a reason found outside Evaluate,
+// such as a timeout.
+func Failed(reason Reason, detail string) Verdict {
+	return fail(reason, detail)
+}
 
 // Verdict is the decision on one image, with the reasons for it.
 type Verdict struct {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -377,7 +378,13 @@ func TestPushCancelled(t *testing.T) {
 		// notices the closed connection only after the body is read.
 		cancel()
 		_, _ = io.Copy(io.Discard, r.Body)
-		<-r.Context().Done()
+		// The bound keeps the server's Close from hanging the test binary
+		// if the client never closes the connection.
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
 		return true
 	})
 
