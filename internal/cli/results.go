@@ -54,6 +54,9 @@ func newOutput(res *gate.Result) output {
 // writeResults writes one file per Tekton result into dir, creating dir
 // if needed. The reason file holds the reason word and its details.
 func writeResults(dir string, res *gate.Result) error {
+	// Clean first: MkdirAll would create "VERDICT" for a path such as
+	// "$(results.VERDICT.path)/..".
+	dir = filepath.Clean(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating the results directory: %w", err)
 	}
