@@ -19,7 +19,8 @@ type Phase string
 
 // The phases of a run, in order. The zero Phase is PhaseResolve.
 const (
-	// PhaseResolve checks that Harbor answers and the project exists.
+	// PhaseResolve checks that Harbor responds and that the credentials may
+	// use the project.
 	PhaseResolve Phase = "Resolve"
 	// PhasePush copies the image into the target repository.
 	PhasePush Phase = "Push"
@@ -29,8 +30,8 @@ const (
 	PhaseScan Phase = "Scan"
 )
 
-// State is what a run has done so far. A controller stores it between
-// steps, so it survives a restart; hence the JSON tags.
+// State is the progress of a run. A controller stores it between steps so
+// that a restarted controller continues from it, hence the JSON tags.
 type State struct {
 	// Phase is the next phase to run.
 	Phase Phase `json:"phase,omitempty"`
@@ -73,7 +74,7 @@ func (g *Gate) Step(ctx context.Context, state State) (StepResult, error) {
 	}
 }
 
-// resolve checks that Harbor answers and that the credentials may use the
+// resolve checks that Harbor responds and that the credentials may use the
 // project, before anything is pushed.
 func (g *Gate) resolve(ctx context.Context, state State) (StepResult, error) {
 	if err := g.harbor.Ping(ctx); err != nil {
@@ -83,7 +84,7 @@ func (g *Gate) resolve(ctx context.Context, state State) (StepResult, error) {
 	if err := g.harbor.CheckRepositoryAccess(ctx, t.Project, t.Repository); err != nil {
 		return StepResult{}, fmt.Errorf("checking Harbor project %q: %w", t.Project, err)
 	}
-	g.emit(PhaseResolve, "Harbor %s answers, project %s is accessible", g.opts.HarborURL,
+	g.emit(PhaseResolve, "Harbor %s responds, project %s is accessible", g.opts.HarborURL,
 		t.Project)
 	state.Phase = PhasePush
 	return StepResult{State: state}, nil
