@@ -1,0 +1,158 @@
+package imagegate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/druppie/harbor-gate/pkg/apis/harbor/v1alpha1"
+	"github.com/druppie/harbor-gate/pkg/gate"
+	"github.com/druppie/harbor-gate/pkg/harbor"
+	"github.com/druppie/harbor-gate/pkg/policy"
+	"github.com/druppie/harbor-gate/pkg/signing"
+)
+
+// Keys of the Secrets an ImageGate names.
+const (
+	// SecretKeyUsername and SecretKeyPassword are the keys of the Harbor credentials
+	// Secret, as in a Secret of type kubernetes.io/basic-auth.
+	SecretKeyUsername = "username"
+	SecretKeyPassword = "password"
+	// SecretKeyCosignKey is the private key that cosign generate-key-pair writes.
+	SecretKeyCosignKey = "cosign.key"
+	// SecretKeyCosignPassword is the key's password. A missing key means an empty password.
+	SecretKeyCosignPassword = "cosign.password"
+)
+
+// gateOptions builds the options of one gate step from the resolved spec and the Secrets
+// it names. The Secrets are read on every step and never stored.
+func (r *Reconciler) gateOptions(ctx context.Context, namespace string, run *RunSpec,
+	phase gate.Phase) (gate.Options, error) {
+	target, err := gate.ParseTarget(run.Target)
+	if err != nil {
+		return gate.Options{}, invalidSpec("spec.params[%s]: %v", ParamTarget, err)
+	}
+	spec := &run.Spec
+	opts := gate.Options{
+		Source:             run.Source,
+		Target:             target,
+		HarborURL:          strings.TrimRight(spec.Harbor.URL, "/"),
+		CABundle:           []byte(spec.Harbor.CABundle),
+		InsecureSkipVerify: spec.Harbor.InsecureSkipVerify,
+		TransparencyLogURL: spec.Signing.TransparencyLogURL,
+		Wait:               r.waitOptions(spec.Scan),
+	}
+	if opts.Policy, err = gatePolicy(spec.Policy); err != nil {
+		return gate.Options{}, err
+	}
+	if name := spec.Harbor.CredentialsSecret; name != "" {
+		data, err := r.readSecret(ctx, namespace, name, SecretKeyUsername, SecretKeyPassword)
+		if err != nil {
+			return gate.Options{}, err
+		}
+		opts.Username = trimNewline(data[SecretKeyUsername])
+		opts.Password = trimNewline(data[SecretKeyPassword])
+	}
+	// The key is decrypted only in Resolve, so that a wrong password fails the run before
+	// anything is pushed, and in Sign, the one phase that uses it. Decryption runs scrypt
+	// (about 150 ms of CPU), which Push and every scan poll need not pay.
+	opts.SkipSign = spec.Signing.Skip || !needsKey(phase)
+	if !opts.SkipSign {
+		opts.Key, err = r.signingKey(ctx, namespace, spec.Signing.KeySecret)
+	}
+	return opts, err
+}
+
+func needsKey(phase gate.Phase) bool {
+	return phase == "" || phase == gate.PhaseResolve || phase == gate.PhaseSign
+}
+
+func (r *Reconciler) waitOptions(scan v1alpha1.ScanSpec) harbor.WaitOptions {
+	opts := harbor.WaitOptions{Clock: r.clock}
+	for _, d := range []struct {
+		field  *metav1.Duration
+		target *time.Duration
+	}{
+		{scan.GracePeriod, &opts.Grace},
+		{scan.PollInterval, &opts.PollInterval},
+		{scan.MaxPollInterval, &opts.MaxInterval},
+		{scan.Timeout, &opts.Timeout},
+	} {
+		if d.field != nil {
+			*d.target = d.field.Duration
+		}
+	}
+	return opts
+}
+
+// gatePolicy converts the validated policy of a spec.
+func gatePolicy(spec v1alpha1.PolicySpec) (policy.Policy, error) {
+	threshold, err := policy.ParseSeverity(spec.Severity)
+	if err != nil {
+		return policy.Policy{}, invalidSpec("spec.policy.severity: %v", err)
+	}
+	p := policy.Policy{Threshold: threshold}
+	for name, count := range spec.MaxCounts {
+		severity, err := policy.ParseSeverity(name)
+		if err != nil {
+			return policy.Policy{}, invalidSpec("spec.policy.maxCounts[%s]: %v", name, err)
+		}
+		if p.MaxCounts == nil {
+			p.MaxCounts = map[policy.Severity]int64{}
+		}
+		p.MaxCounts[severity] = count
+	}
+	return p, nil
+}
+
+// signingKey reads and decrypts the cosign key of a Secret. A key that cannot be
+// decrypted ends the run; the message names the Secret, never the password.
+func (r *Reconciler) signingKey(ctx context.Context, namespace, name string) (
+	*signing.Key, error) {
+	data, err := r.readSecret(ctx, namespace, name, SecretKeyCosignKey)
+	if err != nil {
+		return nil, err
+	}
+	password := trimNewline(data[SecretKeyCosignPassword])
+	key, err := signing.LoadKey(data[SecretKeyCosignKey], []byte(password))
+	if errors.Is(err, signing.ErrWrongPassword) {
+		return nil, invalidSpec("cannot decrypt %q of Secret %s/%s with its %q; "+
+			"store the password the key was generated with", SecretKeyCosignKey, namespace,
+			name, SecretKeyCosignPassword)
+	}
+	if err != nil {
+		return nil, invalidSpec("Secret %s/%s: %v", namespace, name, err)
+	}
+	return key, nil
+}
+
+// readSecret gets one Secret by name. Only GET is used: the controller never lists or
+// watches Secrets.
+func (r *Reconciler) readSecret(ctx context.Context, namespace, name string,
+	requiredKeys ...string) (map[string][]byte, error) {
+	secret, err := r.kubeClient.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, &secretMissingError{namespace: namespace, name: name}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading Secret %s/%s: %w", namespace, name, err)
+	}
+	for _, key := range requiredKeys {
+		if _, ok := secret.Data[key]; !ok {
+			return nil, &secretMissingError{namespace: namespace, name: name, key: key}
+		}
+	}
+	return secret.Data, nil
+}
+
+// trimNewline removes one trailing newline, which "kubectl create secret --from-file"
+// keeps from files that editors end with one.
+func trimNewline(b []byte) string {
+	s := strings.TrimSuffix(string(b), "\n")
+	return strings.TrimSuffix(s, "\r")
+}

@@ -1,0 +1,168 @@
+package imagegate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"knative.dev/pkg/controller"
+	"knative.dev/pkg/logging"
+
+	"github.com/druppie/harbor-gate/pkg/apis/harbor/v1alpha1"
+	"github.com/druppie/harbor-gate/pkg/gate"
+)
+
+// ExtraFields is the progress record the controller stores in a CustomRun's
+// status.extraFields. It contains no secret, because Secrets are named and never copied.
+type ExtraFields struct {
+	// Run is the resolved input of the current attempt, nil until it was resolved. An
+	// attempt keeps it, so later changes to the ImageGate or the defaults do not alter
+	// a run in progress.
+	Run *RunSpec `json:"run,omitempty"`
+	// State is the progress of the gate: the next phase, the pushed digest, the signature
+	// reference and the scan wait.
+	State gate.State `json:"state"`
+	// NextStepAfter is the earliest time of the next step while the run waits. Reconciles
+	// before it, for example those caused by the controller's own status updates, do
+	// nothing but requeue.
+	NextStepAfter time.Time `json:"nextStepAfter,omitzero"`
+}
+
+// RunSpec is the resolved input of one attempt.
+type RunSpec struct {
+	// ImageGate is the name of the ImageGate that customRef named, or "" for a customSpec.
+	ImageGate string `json:"imageGate,omitempty"`
+	// Source is the image to publish, from the param "source".
+	Source string `json:"source"`
+	// Target is the Harbor repository, from the param "target".
+	Target string `json:"target"`
+	// Spec is the spec with params and defaults applied.
+	Spec v1alpha1.ImageGateSpec `json:"spec"`
+}
+
+func readExtraFields(run *v1beta1.CustomRun) (*ExtraFields, error) {
+	fields := &ExtraFields{}
+	if err := run.Status.DecodeExtraFields(fields); err != nil {
+		return nil, &runFailure{reason: ReasonInvalidStatus, message: fmt.Sprintf(
+			"status.extraFields cannot be read (%v); it is written by the controller only",
+			err)}
+	}
+	return fields, nil
+}
+
+func writeExtraFields(run *v1beta1.CustomRun, fields *ExtraFields) error {
+	if err := run.Status.EncodeExtraFields(fields); err != nil {
+		return fmt.Errorf("encoding status.extraFields: %w", err)
+	}
+	return nil
+}
+
+// markStarted sets the start time and the Succeeded condition of a new run.
+func (r *Reconciler) markStarted(run *v1beta1.CustomRun) {
+	run.Status.StartTime = &metav1.Time{Time: r.clock.Now()}
+	run.Status.InitializeConditions()
+	run.Status.MarkCustomRunRunning(ReasonStarted, "the ImageGate run started")
+}
+
+// fail ends the run as failed.
+func (r *Reconciler) fail(ctx context.Context, run *v1beta1.CustomRun, reason, message string) {
+	run.Status.MarkCustomRunFailed(reason, "%s", message)
+	run.Status.CompletionTime = &metav1.Time{Time: r.clock.Now()}
+	r.event(ctx, run, corev1.EventTypeWarning, EventFailed, "%s: %s", reason, message)
+	logging.FromContext(ctx).Infow("Run failed", zap.String(logKeyReason, reason))
+}
+
+// retryOrFail starts a new attempt when spec.retries allows one, and fails the run
+// otherwise. The failed attempt is kept in status.retriesStatus.
+func (r *Reconciler) retryOrFail(ctx context.Context, run *v1beta1.CustomRun, reason,
+	message string) {
+	if len(run.Status.RetriesStatus) >= run.Spec.Retries {
+		r.fail(ctx, run, reason, message)
+		return
+	}
+	now := metav1.Time{Time: r.clock.Now()}
+	attempt := run.Status.DeepCopy()
+	attempt.RetriesStatus = nil
+	attempt.MarkCustomRunFailed(reason, "%s", message)
+	attempt.CompletionTime = &now
+	run.Status.RetriesStatus = append(run.Status.RetriesStatus, *attempt)
+	run.Status.StartTime = &now
+	run.Status.CompletionTime = nil
+	run.Status.Results = nil
+	run.Status.ExtraFields = runtime.RawExtension{}
+	run.Status.MarkCustomRunRunning(ReasonRetrying, "attempt %d of %d failed with %s: %s",
+		len(run.Status.RetriesStatus), run.Spec.Retries+1, reason, message)
+	r.event(ctx, run, corev1.EventTypeWarning, EventRetrying,
+		"attempt %d of %d failed with %s; starting again", len(run.Status.RetriesStatus),
+		run.Spec.Retries+1, reason)
+}
+
+// complete sets the results and the final condition of a run that reached its verdict.
+func (r *Reconciler) complete(ctx context.Context, run *v1beta1.CustomRun,
+	onFail v1alpha1.FailAction, res *gate.Result) error {
+	results, err := resultsOf(res)
+	if err != nil {
+		return err
+	}
+	run.Status.Results = results
+	verdict := res.Verdict
+	reason, message := string(verdict.Reason), fmt.Sprintf("%s: %s", verdict.Result,
+		verdict.Message())
+	if !verdict.Passed() && onFail == v1alpha1.FailActionFail {
+		run.Status.MarkCustomRunFailed(reason, "%s", message)
+	} else {
+		run.Status.MarkCustomRunSucceeded(reason, "%s", message)
+	}
+	run.Status.CompletionTime = &metav1.Time{Time: r.clock.Now()}
+	r.event(ctx, run, corev1.EventTypeNormal, EventScanCompleted,
+		"scan of %s ended with status %q, findings %s", res.Digest, res.Scan.Status,
+		resultValue(results, ResultCounts))
+	if verdict.Passed() {
+		r.event(ctx, run, corev1.EventTypeNormal, EventPassed, "%s", message)
+	} else {
+		r.event(ctx, run, corev1.EventTypeWarning, EventFailed, "%s: %s", reason, message)
+	}
+	return nil
+}
+
+// resultsOf returns the results of a verdict, with the same names and values as the
+// results "harbor-gate publish" writes.
+func resultsOf(res *gate.Result) ([]v1beta1.CustomRunResult, error) {
+	counts, err := json.Marshal(res.Counts)
+	if err != nil {
+		return nil, fmt.Errorf("encoding vulnerability counts: %w", err)
+	}
+	return []v1beta1.CustomRunResult{
+		{Name: ResultVerdict, Value: string(res.Verdict.Result)},
+		{Name: ResultReason, Value: fmt.Sprintf("%s: %s", res.Verdict.Reason,
+			res.Verdict.Message())},
+		{Name: ResultImageURL, Value: res.ImageURL},
+		{Name: ResultImageDigest, Value: res.Digest},
+		{Name: ResultCounts, Value: string(counts)},
+		{Name: ResultSignatureRef, Value: res.SignatureRef},
+		{Name: ResultArtifactURL, Value: res.ArtifactURL},
+	}, nil
+}
+
+func resultValue(results []v1beta1.CustomRunResult, name string) string {
+	for _, result := range results {
+		if result.Name == name {
+			return result.Value
+		}
+	}
+	return ""
+}
+
+// event records a Kubernetes Event on the run through the recorder in ctx.
+func (r *Reconciler) event(ctx context.Context, run *v1beta1.CustomRun, eventType,
+	reason, format string, args ...any) {
+	if recorder := controller.GetEventRecorder(ctx); recorder != nil {
+		recorder.Eventf(run, eventType, reason, format, args...)
+	}
+}
