@@ -12,18 +12,6 @@ import (
 	"github.com/druppie/harbor-gate/pkg/gate"
 )
 
-// Names of the Tekton results publish writes. IMAGE_URL and IMAGE_DIGEST
-// are the names Tekton Chains reads to find a built image.
-const (
-	ResultVerdict      = "VERDICT"
-	ResultReason       = "REASON"
-	ResultImageURL     = "IMAGE_URL"
-	ResultImageDigest  = "IMAGE_DIGEST"
-	ResultCounts       = "VULNERABILITY_COUNTS"
-	ResultSignatureRef = "SIGNATURE_REF"
-	ResultArtifactURL  = "ARTIFACT_URL"
-)
-
 // output is the JSON document "publish --output json" prints.
 type output struct {
 	Verdict      string           `json:"verdict"`
@@ -60,23 +48,14 @@ func writeResults(dir string, res *gate.Result) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating the results directory: %w", err)
 	}
-	counts, err := json.Marshal(res.Counts)
+	values, err := res.Values()
 	if err != nil {
-		return fmt.Errorf("encoding vulnerability counts: %w", err)
+		return err
 	}
-	results := map[string]string{
-		ResultVerdict:      string(res.Verdict.Result),
-		ResultReason:       fmt.Sprintf("%s: %s", res.Verdict.Reason, res.Verdict.Message()),
-		ResultImageURL:     res.ImageURL,
-		ResultImageDigest:  res.Digest,
-		ResultCounts:       string(counts),
-		ResultSignatureRef: res.SignatureRef,
-		ResultArtifactURL:  res.ArtifactURL,
-	}
-	for name, value := range results {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
-			return fmt.Errorf("writing result %s: %w", name, err)
+	for _, v := range values {
+		path := filepath.Join(dir, v.Name)
+		if err := os.WriteFile(path, []byte(v.Value), 0o644); err != nil {
+			return fmt.Errorf("writing result %s: %w", v.Name, err)
 		}
 	}
 	return nil

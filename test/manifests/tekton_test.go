@@ -15,13 +15,14 @@ import (
 
 	"github.com/druppie/harbor-gate/internal/cli"
 	"github.com/druppie/harbor-gate/pkg/apis/harbor/v1alpha1"
+	"github.com/druppie/harbor-gate/pkg/gate"
 )
 
 // gateResults are the results both the Task and the ImageGate custom task
 // set, in the order the Task declares them.
 var gateResults = []string{
-	cli.ResultVerdict, cli.ResultReason, cli.ResultImageURL, cli.ResultImageDigest,
-	cli.ResultCounts, cli.ResultSignatureRef, cli.ResultArtifactURL,
+	gate.ResultVerdict, gate.ResultReason, gate.ResultImageURL, gate.ResultImageDigest,
+	gate.ResultCounts, gate.ResultSignatureRef, gate.ResultArtifactURL,
 }
 
 // customTaskParams are the params a CustomRun of an ImageGate accepts.

@@ -90,20 +90,20 @@ func TestReconcileRunsEveryPhase(t *testing.T) {
 			signatureRef := e.srv.Host() + "/" + project + "/" + tc.repository + ":" +
 				strings.Replace(e.digest, ":", "-", 1) + ".sig"
 			wantResults := map[string]string{
-				ResultVerdict:      tc.wantVerdict,
-				ResultImageURL:     e.target(tc.repository),
-				ResultImageDigest:  e.digest,
-				ResultCounts:       tc.wantCounts,
-				ResultSignatureRef: signatureRef,
-				ResultArtifactURL: gate.ArtifactURL(e.srv.URL(), state.ProjectID,
+				gate.ResultVerdict:      tc.wantVerdict,
+				gate.ResultImageURL:     e.target(tc.repository),
+				gate.ResultImageDigest:  e.digest,
+				gate.ResultCounts:       tc.wantCounts,
+				gate.ResultSignatureRef: signatureRef,
+				gate.ResultArtifactURL: gate.ArtifactURL(e.srv.URL(), state.ProjectID,
 					tc.repository, e.digest),
 			}
 			gotResults := map[string]string{}
 			for _, r := range got.Status.Results {
 				gotResults[r.Name] = r.Value
 			}
-			reason := gotResults[ResultReason]
-			delete(gotResults, ResultReason)
+			reason := gotResults[gate.ResultReason]
+			delete(gotResults, gate.ResultReason)
 			if diff := cmp.Diff(wantResults, gotResults); diff != "" {
 				t.Errorf("results (-want +got):\n%s", diff)
 			}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/druppie/harbor-gate/pkg/apis/harbor/v1alpha1"
+	"github.com/druppie/harbor-gate/pkg/gate"
 )
 
 func TestReconcileTransientErrorRetriesThroughQueue(t *testing.T) {
@@ -97,7 +98,7 @@ func TestReconcileDefaultsAndParamsPrecedence(t *testing.T) {
 			}
 			e.create(specRun(t, spec, e.params("medium-app", extra...)...))
 			got := e.drive(nil)
-			if verdict := resultValue(got.Status.Results, ResultVerdict); verdict != tc.wantVerdict {
+			if verdict := resultValue(got.Status.Results, gate.ResultVerdict); verdict != tc.wantVerdict {
 				t.Errorf("VERDICT = %q, want %q; condition %+v", verdict, tc.wantVerdict,
 					succeeded(got))
 			}

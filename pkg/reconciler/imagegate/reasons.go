@@ -75,15 +75,3 @@ const (
 	// EventRetrying records that a failed attempt is followed by a new one.
 	EventRetrying = "Retrying"
 )
-
-// Names of the results a finished run sets. They are the names "harbor-gate publish" writes,
-// and IMAGE_URL and IMAGE_DIGEST are the names Tekton Chains reads.
-const (
-	ResultVerdict      = "VERDICT"
-	ResultReason       = "REASON"
-	ResultImageURL     = "IMAGE_URL"
-	ResultImageDigest  = "IMAGE_DIGEST"
-	ResultCounts       = "VULNERABILITY_COUNTS"
-	ResultSignatureRef = "SIGNATURE_REF"
-	ResultArtifactURL  = "ARTIFACT_URL"
-)

@@ -2,7 +2,6 @@ package imagegate
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -122,7 +121,7 @@ func (r *Reconciler) complete(ctx context.Context, run *v1beta1.CustomRun,
 	run.Status.CompletionTime = &metav1.Time{Time: r.clock.Now()}
 	r.event(ctx, run, corev1.EventTypeNormal, EventScanCompleted,
 		"scan of %s ended with status %q, findings %s", res.Digest, res.Scan.Status,
-		resultValue(results, ResultCounts))
+		resultValue(results, gate.ResultCounts))
 	if verdict.Passed() {
 		r.event(ctx, run, corev1.EventTypeNormal, EventPassed, "%s", message)
 	} else {
@@ -134,20 +133,15 @@ func (r *Reconciler) complete(ctx context.Context, run *v1beta1.CustomRun,
 // resultsOf returns the results of a verdict, with the same names and values as the
 // results "harbor-gate publish" writes.
 func resultsOf(res *gate.Result) ([]v1beta1.CustomRunResult, error) {
-	counts, err := json.Marshal(res.Counts)
+	values, err := res.Values()
 	if err != nil {
-		return nil, fmt.Errorf("encoding vulnerability counts: %w", err)
+		return nil, err
 	}
-	return []v1beta1.CustomRunResult{
-		{Name: ResultVerdict, Value: string(res.Verdict.Result)},
-		{Name: ResultReason, Value: fmt.Sprintf("%s: %s", res.Verdict.Reason,
-			res.Verdict.Message())},
-		{Name: ResultImageURL, Value: res.ImageURL},
-		{Name: ResultImageDigest, Value: res.Digest},
-		{Name: ResultCounts, Value: string(counts)},
-		{Name: ResultSignatureRef, Value: res.SignatureRef},
-		{Name: ResultArtifactURL, Value: res.ArtifactURL},
-	}, nil
+	results := make([]v1beta1.CustomRunResult, len(values))
+	for i, v := range values {
+		results[i] = v1beta1.CustomRunResult{Name: v.Name, Value: v.Value}
+	}
+	return results, nil
 }
 
 func resultValue(results []v1beta1.CustomRunResult, name string) string {
