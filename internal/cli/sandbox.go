@@ -3,8 +3,11 @@ package cli
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +62,12 @@ get a Critical finding and all others one Low finding.`,
 }
 
 func runSandbox(cmd *cobra.Command, f *sandboxFlags) error {
+	if err := checkLoopback(f.addr); err != nil {
+		return err
+	}
+	if err := checkStorageDir(f.storageDir); err != nil {
+		return err
+	}
 	fixture := harbortest.DefaultFixture()
 	if f.fixture != "" {
 		var err error
@@ -91,6 +100,9 @@ func runSandbox(cmd *cobra.Command, f *sandboxFlags) error {
 		opts = append(opts, harbortest.WithTLS())
 	}
 	srv, err := harbortest.New(opts...)
+	if errors.Is(err, harbortest.ErrInvalid) {
+		return usagef("starting the Harbor double: %v", err)
+	}
 	if err != nil {
 		return fmt.Errorf("starting the Harbor double: %w", err)
 	}
@@ -103,6 +115,41 @@ func runSandbox(cmd *cobra.Command, f *sandboxFlags) error {
 	fmt.Fprint(cmd.OutOrStdout(), env)
 	<-cmd.Context().Done()
 	fmt.Fprintln(cmd.ErrOrStderr(), "sandbox stopped")
+	return nil
+}
+
+// checkLoopback rejects listen addresses other than loopback ones: the
+// sandbox has well-known credentials and must not be reachable from other
+// machines.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("invalid --addr %q: use HOST:PORT, such as 127.0.0.1:8080", addr)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return usagef("invalid --addr %q: the sandbox listens only on loopback addresses, "+
+		"such as 127.0.0.1:8080 or [::1]:8080", addr)
+}
+
+// checkStorageDir rejects a --storage-dir that exists but is no directory.
+func checkStorageDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return usagef("--storage-dir: %v", err)
+	case !info.IsDir():
+		return usagef("invalid --storage-dir %q: it is a file, not a directory", dir)
+	}
 	return nil
 }
 
@@ -155,21 +202,32 @@ func writeSandboxFiles(dir string, srv *harbortest.Server, project, secret strin
 			return "", fmt.Errorf("writing %s: %w", name, err)
 		}
 	}
-	var env strings.Builder
-	fmt.Fprintf(&env, "HARBOR_URL=%s\n", srv.URL())
-	fmt.Fprintf(&env, "HARBOR_REGISTRY=%s\n", srv.Host())
-	fmt.Fprintf(&env, "HARBOR_PROJECT=%s\n", project)
-	fmt.Fprintf(&env, "HARBOR_USERNAME='robot$%s+%s'\n", project, sandboxRobot)
-	fmt.Fprintf(&env, "HARBOR_PASSWORD_FILE=%s\n", filepath.Join(dir, "harbor.password"))
-	fmt.Fprintf(&env, "COSIGN_KEY=%s\n", filepath.Join(dir, "cosign.key"))
-	fmt.Fprintf(&env, "COSIGN_PASSWORD_FILE=%s\n", filepath.Join(dir, "cosign.password"))
+	vars := [][2]string{
+		{"HARBOR_URL", srv.URL()},
+		{"HARBOR_REGISTRY", srv.Host()},
+		{"HARBOR_PROJECT", project},
+		{"HARBOR_USERNAME", harbortest.RobotName(project, sandboxRobot)},
+		{"HARBOR_PASSWORD_FILE", filepath.Join(dir, "harbor.password")},
+		{"COSIGN_KEY", filepath.Join(dir, "cosign.key")},
+		{"COSIGN_PASSWORD_FILE", filepath.Join(dir, "cosign.password")},
+	}
 	if srv.CACertPEM() != nil {
-		fmt.Fprintf(&env, "HARBOR_CA_BUNDLE=%s\n", filepath.Join(dir, "ca.pem"))
+		vars = append(vars, [2]string{"HARBOR_CA_BUNDLE", filepath.Join(dir, "ca.pem")})
+	}
+	var env strings.Builder
+	for _, v := range vars {
+		fmt.Fprintf(&env, "%s=%s\n", v[0], shellQuote(v[1]))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "sandbox.env"), []byte(env.String()), 0o600); err != nil {
 		return "", fmt.Errorf("writing sandbox.env: %w", err)
 	}
 	return env.String(), nil
+}
+
+// shellQuote quotes s for a POSIX shell, so that sourcing sandbox.env
+// assigns the value literally whatever characters a path contains.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func printSandbox(w io.Writer, srv *harbortest.Server, project, dir string) {
@@ -180,7 +238,8 @@ func printSandbox(w io.Writer, srv *harbortest.Server, project, dir string) {
 		filepath.Join(dir, "harbor.password"))
 	fmt.Fprintf(w, "  cosign:    %s (password in %s)\n", filepath.Join(dir, "cosign.key"),
 		filepath.Join(dir, "cosign.password"))
-	fmt.Fprintf(w, "\nIn another shell:\n  set -a; . %s; set +a\n", filepath.Join(dir, "sandbox.env"))
+	fmt.Fprintf(w, "\nIn another shell:\n  set -a; . %s; set +a\n",
+		shellQuote(filepath.Join(dir, "sandbox.env")))
 	fmt.Fprintf(w, "  harbor-gate publish --source oci:DIR "+
 		"--target \"$HARBOR_REGISTRY/%s/app:v1\"\n", project)
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n")

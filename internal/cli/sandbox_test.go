@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,15 +47,22 @@ func startSandbox(t *testing.T, dir string) map[string]string {
 
 func TestSandboxServesPublish(t *testing.T) {
 	dir := t.TempDir()
-	env := startSandbox(t, filepath.Join(dir, "sandbox"))
+	sandboxDir := filepath.Join(dir, "sand box $(touch pwned)")
+	env := startSandbox(t, sandboxDir)
 	for _, k := range []string{"HARBOR_URL", "HARBOR_REGISTRY", "HARBOR_USERNAME",
 		"HARBOR_PASSWORD_FILE", "COSIGN_KEY", "COSIGN_PASSWORD_FILE"} {
 		if env[k] == "" {
 			t.Fatalf("sandbox printed no %s; got %v", k, env)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "sandbox", "sandbox.env")); err != nil {
-		t.Errorf("sandbox.env not written: %v", err)
+	envFile := filepath.Join(sandboxDir, "sandbox.env")
+	out, err := exec.Command("sh", "-c", `. "$1" && printf %s "$COSIGN_KEY"`, "sh", envFile).
+		Output()
+	if err != nil {
+		t.Fatalf("sourcing sandbox.env: %v", err)
+	}
+	if want := filepath.Join(sandboxDir, "cosign.key"); string(out) != want {
+		t.Errorf("COSIGN_KEY from sandbox.env = %q, want %q", out, want)
 	}
 
 	bin := filepath.Join(dir, "app")
@@ -103,5 +111,49 @@ func TestPublishEnvironmentFallback(t *testing.T) {
 	if code != ExitUsage || !strings.Contains(stderr.String(), `"extreme"`) {
 		t.Errorf("exit code %d, stderr %q: want %d and the severity from the environment",
 			code, stderr.String(), ExitUsage)
+	}
+}
+
+func TestSandboxRejectsBadFlags(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, flag, value, want string
+	}{
+		{"all interfaces", "--addr", ":0", "only on loopback"},
+		{"empty address", "--addr", "", "invalid --addr"},
+		{"other host", "--addr", "192.0.2.1:80", "only on loopback"},
+		{"storage dir is a file", "--storage-dir", file, "not a directory"},
+		{"invalid project", "--project", "Bad Project", "Bad Project"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr strings.Builder
+			args := []string{"sandbox", "--dir", t.TempDir(), tc.flag, tc.value}
+			code := Main(context.Background(), args, io.Discard, &stderr)
+			if code != ExitUsage {
+				t.Errorf("exit code = %d, want %d; stderr %q", code, ExitUsage, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("stderr %q does not contain %q", stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	tests := map[string]string{
+		"/tmp/plain":      "'/tmp/plain'",
+		"/tmp/sp ace":     "'/tmp/sp ace'",
+		"/tmp/$(touch x)": "'/tmp/$(touch x)'",
+		"robot$demo+ci":   "'robot$demo+ci'",
+		"/tmp/it's":       `'/tmp/it'\''s'`,
+	}
+	for in, want := range tests {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
 	}
 }

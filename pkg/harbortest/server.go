@@ -86,10 +86,10 @@ func New(opts ...Option) (*Server, error) {
 		opt(&cfg)
 	}
 	if err := errors.Join(cfg.errs...); err != nil {
-		return nil, fmt.Errorf("configuring harbortest: %w", err)
+		return nil, fmt.Errorf("configuring harbortest: %w: %w", ErrInvalid, err)
 	}
 	if err := cfg.fixture.Validate(); err != nil {
-		return nil, fmt.Errorf("configuring harbortest: %w", err)
+		return nil, fmt.Errorf("configuring harbortest: %w: %w", ErrInvalid, err)
 	}
 	s := &Server{
 		clock: cfg.clock, fixture: cfg.fixture,
