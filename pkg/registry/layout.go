@@ -25,6 +25,11 @@ func openLayout(dir, selector string) (*Source, error) {
 // Error messages name displayPath, which differs from dir for an extracted
 // archive.
 func openLayoutAs(kind Kind, dir, displayPath, selector string) (*Source, error) {
+	if info, err := os.Stat(dir); err == nil && !info.IsDir() {
+		return nil, fmt.Errorf("%w: %s is a file, not an OCI image layout directory; "+
+			"for a tarball use oci-archive:FILE or docker-archive:FILE", ErrInvalidSource,
+			displayPath)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %s is not an OCI image layout (it has no oci-layout file)",

@@ -164,6 +164,8 @@ func TestOpenRejectsBadSources(t *testing.T) {
 		{"directory without oci-layout", notLayout, ErrInvalidSource,
 			[]string{notLayout, "no oci-layout file"}},
 		{"file that is no tar", textFile, ErrInvalidSource, []string{textFile, "tar archive"}},
+		{"oci prefix on a file", "oci:" + textFile, ErrInvalidSource,
+			[]string{textFile, "not an OCI image layout directory", "oci-archive:FILE"}},
 		{"tar without image", emptyTar, ErrInvalidSource, []string{"neither an oci-layout"}},
 		{"layout with several manifests", several, ErrAmbiguousSource,
 			[]string{"2 manifests", "(v1)", "(v2)", "oci:" + several + "@sha256:<hex>"}},
