@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +27,19 @@ an OCI image layout directory (oci:DIR), a "docker save" tarball
 the push addresses the image by the digest the registry returned.
 
 Passwords are read from files or environment variables, never from flags.
+--key takes a cosign key file or a KMS key reference (hashivault://KEY,
+awskms://..., azurekms://...); a KMS provider reads its address and
+credentials from its usual environment variables, such as VAULT_ADDR and
+VAULT_TOKEN.
+
+A registry source is pulled with --source-username and its password when
+given, else with the Docker config file ($DOCKER_CONFIG/config.json) and,
+for Harbor's own registry, the Harbor credentials.
+
+The policy counts every finding at or above --severity. --fixable-only
+counts only findings with a fixed version, and --allow or --allowlist
+exempt vulnerability ids until they expire; both read the artifact's
+vulnerability list from Harbor and name what they ignored in the verdict.
 
 Exit codes:
   0  PASS: the scan finished and the image meets the policy
@@ -39,29 +54,38 @@ Exit codes:
 type publishFlags struct {
 	source, target, harborURL             string
 	username, passwordFile                string
+	sourceUsername, sourcePasswordFile    string
 	caBundle                              string
 	insecureSkipVerify                    bool
 	key, keyPasswordFile                  string
 	skipSign                              bool
 	tlogURL                               string
 	severity                              string
+	fixableOnly                           bool
+	allow                                 []string
+	allowlistFile                         string
 	grace, pollInterval, maxPoll, timeout time.Duration
 	resultsDir, output                    string
 }
 
 var publishEnv = map[string]string{
-	"source":            "HARBOR_GATE_SOURCE",
-	"target":            "HARBOR_GATE_TARGET",
-	"harbor-url":        "HARBOR_URL",
-	"username":          "HARBOR_USERNAME",
-	"password-file":     "HARBOR_PASSWORD_FILE",
-	"ca-bundle":         "HARBOR_CA_BUNDLE",
-	"key":               "COSIGN_KEY",
-	"key-password-file": "COSIGN_PASSWORD_FILE",
-	"tlog-url":          "HARBOR_GATE_TLOG_URL",
-	"severity":          "HARBOR_GATE_SEVERITY",
-	"timeout":           "HARBOR_GATE_TIMEOUT",
-	"results-dir":       "HARBOR_GATE_RESULTS_DIR",
+	"source":               "HARBOR_GATE_SOURCE",
+	"target":               "HARBOR_GATE_TARGET",
+	"harbor-url":           "HARBOR_URL",
+	"username":             "HARBOR_USERNAME",
+	"password-file":        "HARBOR_PASSWORD_FILE",
+	"ca-bundle":            "HARBOR_CA_BUNDLE",
+	"key":                  "COSIGN_KEY",
+	"key-password-file":    "COSIGN_PASSWORD_FILE",
+	"tlog-url":             "HARBOR_GATE_TLOG_URL",
+	"severity":             "HARBOR_GATE_SEVERITY",
+	"fixable-only":         "HARBOR_GATE_FIXABLE_ONLY",
+	"allow":                "HARBOR_GATE_ALLOW",
+	"allowlist":            "HARBOR_GATE_ALLOWLIST",
+	"source-username":      "SOURCE_USERNAME",
+	"source-password-file": "SOURCE_PASSWORD_FILE",
+	"timeout":              "HARBOR_GATE_TIMEOUT",
+	"results-dir":          "HARBOR_GATE_RESULTS_DIR",
 }
 
 func newPublishCommand() *cobra.Command {
@@ -88,11 +112,17 @@ func newPublishCommand() *cobra.Command {
 		envHelp("Harbor user or robot account, e.g. robot$project+ci", "HARBOR_USERNAME"))
 	fs.StringVar(&f.passwordFile, "password-file", "", envHelp(
 		"file with the Harbor password (default: env HARBOR_PASSWORD)", "HARBOR_PASSWORD_FILE"))
+	fs.StringVar(&f.sourceUsername, "source-username", "",
+		envHelp("user for pulling a registry source", "SOURCE_USERNAME"))
+	fs.StringVar(&f.sourcePasswordFile, "source-password-file", "", envHelp(
+		"file with the source user's password (default: env SOURCE_PASSWORD)",
+		"SOURCE_PASSWORD_FILE"))
 	fs.StringVar(&f.caBundle, "ca-bundle", "",
 		envHelp("PEM file of CAs to trust besides the system roots", "HARBOR_CA_BUNDLE"))
 	fs.BoolVar(&f.insecureSkipVerify, "insecure-skip-tls-verify", false,
 		"do not verify TLS certificates (test instances only)")
-	fs.StringVar(&f.key, "key", "", envHelp("cosign private key file", "COSIGN_KEY"))
+	fs.StringVar(&f.key, "key", "", envHelp(
+		"cosign private key file, or a KMS key reference such as hashivault://KEY", "COSIGN_KEY"))
 	fs.StringVar(&f.keyPasswordFile, "key-password-file", "", envHelp(
 		"file with the key's password (default: env COSIGN_PASSWORD)", "COSIGN_PASSWORD_FILE"))
 	fs.BoolVar(&f.skipSign, "skip-sign", false, "publish without a cosign signature")
@@ -102,6 +132,14 @@ func newPublishCommand() *cobra.Command {
 	fs.StringVar(&f.severity, "severity", "critical", envHelp(
 		"lowest severity that fails the image: none, low, medium, high, critical",
 		"HARBOR_GATE_SEVERITY"))
+	fs.BoolVar(&f.fixableOnly, "fixable-only", false, envHelp(
+		"count only findings that have a fixed version", "HARBOR_GATE_FIXABLE_ONLY"))
+	fs.StringSliceVar(&f.allow, "allow", nil, envHelp("vulnerability id to ignore, "+
+		"CVE-ID[=YYYY-MM-DD] with the last day it is ignored (UTC); repeatable or "+
+		"comma-separated", "HARBOR_GATE_ALLOW"))
+	fs.StringVar(&f.allowlistFile, "allowlist", "", envHelp("YAML or JSON file listing "+
+		"vulnerabilities to ignore: id, expires (YYYY-MM-DD or RFC 3339), reason",
+		"HARBOR_GATE_ALLOWLIST"))
 	fs.DurationVar(&f.grace, "scan-grace", 10*time.Second,
 		"time to wait for scan-on-push before requesting a scan")
 	fs.DurationVar(&f.pollInterval, "poll-interval", 2*time.Second,
@@ -117,7 +155,7 @@ func newPublishCommand() *cobra.Command {
 }
 
 func runPublish(cmd *cobra.Command, f *publishFlags) error {
-	opts, err := f.options()
+	opts, err := f.options(cmd.Context())
 	if err != nil {
 		return err
 	}
@@ -166,27 +204,20 @@ func exitCode(v policy.Verdict) int {
 	}
 }
 
-// options validates the flags and turns them into gate options.
-func (f *publishFlags) options() (gate.Options, error) {
+// options validates the flags and turns them into gate options. A KMS key is loaded here,
+// which contacts the KMS.
+func (f *publishFlags) options(ctx context.Context) (gate.Options, error) {
 	var opts gate.Options
-	if f.output != "text" && f.output != "json" {
-		return opts, usagef("invalid --output %q: use text or json", f.output)
-	}
-	if f.source == "" {
-		return opts, usagef("missing --source: name the image to publish " +
-			"(a registry reference, oci:DIR, docker-archive:FILE or oci-archive:FILE)")
-	}
-	if f.target == "" {
-		return opts, usagef("missing --target: name the Harbor repository as " +
-			"HOST/PROJECT/REPOSITORY[:TAG]")
+	if err := f.checkRequired(); err != nil {
+		return opts, err
 	}
 	target, err := gate.ParseTarget(f.target)
 	if err != nil {
 		return opts, usageError{err}
 	}
-	threshold, err := policy.ParseSeverity(f.severity)
+	p, err := f.policy()
 	if err != nil {
-		return opts, usagef("--severity: %v", err)
+		return opts, err
 	}
 	harborURL, err := resolveHarborURL(f.harborURL, target)
 	if err != nil {
@@ -205,7 +236,7 @@ func (f *publishFlags) options() (gate.Options, error) {
 		InsecureSkipVerify: f.insecureSkipVerify,
 		SkipSign:           f.skipSign,
 		TransparencyLogURL: f.tlogURL,
-		Policy:             policy.Policy{Threshold: threshold},
+		Policy:             p,
 		Wait: harbor.WaitOptions{
 			Grace:        f.grace,
 			PollInterval: f.pollInterval,
@@ -218,19 +249,54 @@ func (f *publishFlags) options() (gate.Options, error) {
 			return opts, err
 		}
 	}
-	opts.Key, err = f.signingKey()
+	if opts.SourceKeychain, err = f.sourceKeychain(target, f.username, password); err != nil {
+		return opts, err
+	}
+	opts.Key, err = f.signingKey(ctx)
 	return opts, err
 }
 
-func (f *publishFlags) signingKey() (*signing.Key, error) {
+// checkRequired checks --output and that --source and --target are given.
+func (f *publishFlags) checkRequired() error {
+	if f.output != "text" && f.output != "json" {
+		return usagef("invalid --output %q: use text or json", f.output)
+	}
+	if f.source == "" {
+		return usagef("missing --source: name the image to publish " +
+			"(a registry reference, oci:DIR, docker-archive:FILE or oci-archive:FILE)")
+	}
+	if f.target == "" {
+		return usagef("missing --target: name the Harbor repository as " +
+			"HOST/PROJECT/REPOSITORY[:TAG]")
+	}
+	return nil
+}
+
+// policy builds the policy from --severity, --fixable-only, --allowlist and --allow.
+func (f *publishFlags) policy() (policy.Policy, error) {
+	threshold, err := policy.ParseSeverity(f.severity)
+	if err != nil {
+		return policy.Policy{}, usagef("--severity: %v", err)
+	}
+	entries, err := allowlist(f.allowlistFile, f.allow)
+	if err != nil {
+		return policy.Policy{}, err
+	}
+	return policy.Policy{Threshold: threshold, FixableOnly: f.fixableOnly, Allowlist: entries},
+		nil
+}
+
+func (f *publishFlags) signingKey(ctx context.Context) (*signing.Key, error) {
 	switch {
 	case f.skipSign && f.key != "":
 		return nil, usagef("--skip-sign and --key exclude each other; drop one")
 	case f.skipSign:
 		return nil, nil
 	case f.key == "":
-		return nil, usagef("missing --key: name a cosign private key file " +
-			"(as cosign generate-key-pair writes it), or pass --skip-sign")
+		return nil, usagef("missing --key: name a cosign private key file (as cosign " +
+			"generate-key-pair writes it) or a KMS key reference, or pass --skip-sign")
+	case strings.Contains(f.key, "://"):
+		return loadKMSKey(ctx, f.key)
 	}
 	keyPEM, err := readFile("key", f.key)
 	if err != nil {
@@ -247,6 +313,20 @@ func (f *publishFlags) signingKey() (*signing.Key, error) {
 	}
 	if err != nil {
 		return nil, usagef("loading the cosign key %s: %v", f.key, err)
+	}
+	return key, nil
+}
+
+// loadKMSKey loads the KMS key of --key. A reference no provider accepts is a usage error;
+// a KMS that cannot be reached or rejects the credentials is an error before the verdict.
+func loadKMSKey(ctx context.Context, ref string) (*signing.Key, error) {
+	key, err := signing.LoadKMSKey(ctx, ref)
+	if errors.Is(err, signing.ErrInvalidKey) {
+		return nil, usagef("--key: %v", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--key: %w; check the KMS address and credentials in the "+
+			"environment", err)
 	}
 	return key, nil
 }

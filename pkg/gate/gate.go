@@ -30,6 +30,10 @@ type Options struct {
 	// Username and Password authenticate to Harbor's API and registry,
 	// typically as a robot account. Both empty means anonymous.
 	Username, Password string
+	// SourceKeychain resolves the credentials for pulling a registry
+	// source. The default, nil, pulls the source with Username and
+	// Password, which suits a source in the same Harbor.
+	SourceKeychain authn.Keychain
 	// CABundle is PEM data trusted in addition to the system roots for
 	// TLS to Harbor and to the source registry.
 	CABundle []byte
@@ -44,7 +48,10 @@ type Options struct {
 	// server. The default uploads nothing and needs no network.
 	TransparencyLogURL string
 	// Policy judges the scan. The zero value fails on any finding, so
-	// callers normally start from policy.DefaultPolicy.
+	// callers normally start from policy.DefaultPolicy. A policy with
+	// FixableOnly or an allowlist makes the run read the vulnerability
+	// list once, after the scan succeeded. Allowlist entries expire by
+	// the time of Wait.Clock, which defaults to the system clock.
 	Policy policy.Policy
 	// Wait controls the scan wait: grace period, poll interval, timeout.
 	Wait harbor.WaitOptions

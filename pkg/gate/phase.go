@@ -92,8 +92,12 @@ func (g *Gate) resolve(ctx context.Context, state State) (StepResult, error) {
 
 func (g *Gate) push(ctx context.Context, state State) (StepResult, error) {
 	g.emit(PhasePush, "pushing %s to %s", g.opts.Source, g.opts.Target)
+	sourceAuth := registry.WithSourceAuth(g.auth)
+	if g.opts.SourceKeychain != nil {
+		sourceAuth = registry.WithSourceKeychain(g.opts.SourceKeychain)
+	}
 	src, err := registry.Open(ctx, g.opts.Source, registry.WithTransport(g.opts.Transport),
-		registry.WithSourceAuth(g.auth))
+		sourceAuth)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("opening source: %w", err)
 	}
@@ -174,14 +178,46 @@ func (g *Gate) scan(ctx context.Context, state State) (StepResult, error) {
 	case delay > 0:
 		return StepResult{State: state, Wait: delay}, nil
 	default:
-		verdict = g.opts.Policy.Evaluate(policy.Report{
-			Status:          string(scan.Status),
-			Counts:          scan.Counts,
-			CompletePercent: scan.CompletePercent,
-		})
+		if verdict, err = g.evaluate(ctx, ref, scan); err != nil {
+			return StepResult{}, err
+		}
 	}
 	g.emit(PhaseScan, "%s: %s", verdict.Result, verdict.Message())
 	return StepResult{State: state, Result: g.result(state, scan, verdict)}, nil
+}
+
+// evaluate judges a final scan. A policy that needs the vulnerability list
+// reads it in one more request. That happens once per run, because the
+// verdict ends the run, unless the request fails and the caller repeats the
+// step. A scan that did not succeed fails without the list.
+func (g *Gate) evaluate(ctx context.Context, ref harbor.ArtifactRef,
+	scan harbor.Scan) (policy.Verdict, error) {
+	report := policy.Report{
+		Status:          string(scan.Status),
+		Counts:          scan.Counts,
+		CompletePercent: scan.CompletePercent,
+	}
+	if g.opts.Policy.NeedsVulnerabilities() && scan.Status == harbor.ScanSuccess {
+		list, err := g.harbor.Vulnerabilities(ctx, ref)
+		if err != nil {
+			return policy.Verdict{}, fmt.Errorf("reading the vulnerability list of %s: %w",
+				ref, err)
+		}
+		report.Vulnerabilities = make([]policy.Vulnerability, len(list))
+		for i, v := range list {
+			report.Vulnerabilities[i] = policy.Vulnerability{ID: v.ID, Package: v.Package,
+				Version: v.Version, FixVersion: v.FixVersion, Severity: v.Severity}
+		}
+	}
+	return g.opts.Policy.EvaluateAt(report, g.now()), nil
+}
+
+// now returns the time of Wait.Clock, or of the system clock by default.
+func (g *Gate) now() time.Time {
+	if g.opts.Wait.Clock != nil {
+		return g.opts.Wait.Clock.Now()
+	}
+	return time.Now()
 }
 
 func (g *Gate) artifactRef(digest string) harbor.ArtifactRef {

@@ -77,7 +77,8 @@ func (c Config) GoString() string { return c.String() }
 // Client calls Harbor's REST API through go-client. It is safe for concurrent use.
 type Client struct {
 	api     *client.HarborAPI
-	baseURL *url.URL // Harbor's URL without the API base path
+	auth    runtime.ClientAuthInfoWriter // nil for anonymous requests
+	baseURL *url.URL                     // Harbor's URL without the API base path
 	timeout time.Duration
 }
 
@@ -119,7 +120,7 @@ func NewClient(cfg Config) (*Client, error) {
 		Transport: &roundTripper{next: transport, userAgent: userAgent},
 		AuthInfo:  auth,
 	})
-	return &Client{api: api, baseURL: base, timeout: timeout}, nil
+	return &Client{api: api, auth: auth, baseURL: base, timeout: timeout}, nil
 }
 
 // URL returns Harbor's base URL without the API base path and without a trailing '/'.

@@ -14,6 +14,8 @@
 //     POST .../scan or 403 on GET /projects/{name}, arrive from go-client as
 //     *runtime.APIError with an unread body. This package keeps such bodies readable and maps
 //     every failure to an *APIError that carries the HTTP status and Harbor's error code.
+//   - go-client declares the vulnerabilities addition a string, so its generated reader fails
+//     on the JSON object Harbor sends. Vulnerabilities decodes the object itself.
 //   - No cookie jar is used. Harbor sets a session cookie even on Basic-auth responses, and a
 //     client that sends it back must then pass a CSRF token on every POST, PUT and DELETE.
 //

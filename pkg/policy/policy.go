@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Policy is the rule set a scan summary is judged by.
@@ -16,6 +17,13 @@ type Policy struct {
 	// at or above Threshold before the image fails. A severity that is
 	// absent allows none.
 	MaxCounts map[Severity]int64
+	// FixableOnly counts only findings that have a fixed version. It
+	// needs Report.Vulnerabilities. The default counts every finding.
+	FixableOnly bool
+	// Allowlist exempts findings by vulnerability id until each entry
+	// expires. A non-empty list needs Report.Vulnerabilities. The
+	// default exempts nothing.
+	Allowlist []AllowlistEntry
 }
 
 // DefaultPolicy returns the platform's rule: an image with any Critical
@@ -43,6 +51,11 @@ type Report struct {
 	// CompletePercent is the share of an index's platform images whose
 	// scan finished; 100 for a single image that finished.
 	CompletePercent int64
+	// Vulnerabilities is the list of findings behind Counts. Only a
+	// policy with FixableOnly or an allowlist reads it, and then nil
+	// means the list was not fetched, which fails the scan as
+	// incomplete. An empty, non-nil list is a clean image.
+	Vulnerabilities []Vulnerability
 }
 
 // Result is the outcome of a verdict.
@@ -98,9 +111,16 @@ func (v Verdict) Passed() bool { return v.Result == Pass }
 // Message joins the details into one line, separated by semicolons.
 func (v Verdict) Message() string { return strings.Join(v.Details, "; ") }
 
-// Evaluate judges a scan report against the policy. Anything but a
-// complete, successful scan with a summary fails.
+// Evaluate judges a scan report against the policy at the current time.
+// Anything but a complete, successful scan with a summary fails.
 func (p Policy) Evaluate(r Report) Verdict {
+	return p.EvaluateAt(r, time.Now())
+}
+
+// EvaluateAt judges a scan report against the policy as of now, the time
+// that decides which allowlist entries have expired. Anything but a
+// complete, successful scan with a summary fails.
+func (p Policy) EvaluateAt(r Report, now time.Time) Verdict {
 	switch {
 	case r.Status != StatusSuccess:
 		return fail(ReasonScanFailed, fmt.Sprintf("scan status is %q, not Success", r.Status))
@@ -110,9 +130,34 @@ func (p Policy) Evaluate(r Report) Verdict {
 		return fail(ReasonScanIncomplete, fmt.Sprintf(
 			"scan covered %d%% of the image's platforms, not 100%%", r.CompletePercent))
 	}
+	counts, notes := r.Counts, []string(nil)
+	if p.NeedsVulnerabilities() {
+		f, err := p.filter(r, now)
+		if err != nil {
+			return fail(ReasonScanIncomplete, err.Error())
+		}
+		counts, notes = f.counts, f.notes()
+	}
+	if details := p.violations(counts); len(details) > 0 {
+		return Verdict{Result: Fail, Reason: ReasonPolicyViolation,
+			Details: append(details, notes...)}
+	}
+	passed := fmt.Sprintf("no finding breaks the policy (threshold %s)", p.Threshold)
+	return Verdict{Result: Pass, Reason: ReasonPassed, Details: append([]string{passed}, notes...)}
+}
+
+// NeedsVulnerabilities reports whether Evaluate reads Report.Vulnerabilities,
+// which is the case when FixableOnly is set or the allowlist is not empty.
+func (p Policy) NeedsVulnerabilities() bool {
+	return p.FixableOnly || len(p.Allowlist) > 0
+}
+
+// violations lists, worst first, the severities whose counts break the
+// policy.
+func (p Policy) violations(counts map[string]int64) []string {
 	var details []string
-	for _, name := range sortedBySeverity(r.Counts) {
-		s, n := severityOf(name), r.Counts[name]
+	for _, name := range sortedBySeverity(counts) {
+		s, n := severityOf(name), counts[name]
 		if n <= 0 || !s.AtLeast(p.Threshold) {
 			continue
 		}
@@ -120,14 +165,7 @@ func (p Policy) Evaluate(r Report) Verdict {
 			details = append(details, violation(name, n, allowed, p.Threshold))
 		}
 	}
-	if len(details) > 0 {
-		return Verdict{Result: Fail, Reason: ReasonPolicyViolation, Details: details}
-	}
-	return Verdict{
-		Result:  Pass,
-		Reason:  ReasonPassed,
-		Details: []string{fmt.Sprintf("no finding breaks the policy (threshold %s)", p.Threshold)},
-	}
+	return details
 }
 
 func fail(reason Reason, detail string) Verdict {

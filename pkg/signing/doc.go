@@ -12,6 +12,7 @@
 // prevention and cosign content-trust checks only when the User-Agent contains "cosign", and a
 // freshly pushed image is usually not scanned yet when it is signed.
 //
-// The package logs nothing. Keys come from cosign generate-key-pair (LoadKey, LoadKeyFiles) or
-// from any sigstore signer (NewKey), for example a KMS signer.
+// The package logs nothing. Keys come from cosign generate-key-pair (LoadKey, LoadKeyFiles), from
+// a key management service named by a cosign KMS reference (LoadKMSKey), or from any sigstore
+// signer (NewKey).
 package signing

@@ -79,6 +79,9 @@ rules:
       - {id: CVE-2024-0002, package: zlib, version: 1.2.0, severity: Low}
   - repository: "*/broken*"
     status: Error
+  - repository: "*/*unfixable*"
+    vulnerabilities:
+      - {id: CVE-2024-0005, package: glibc, version: "2.36", severity: High}
 `))
 	if err != nil {
 		t.Fatalf("parsing the fixture: %v", err)

@@ -47,6 +47,10 @@ const (
 	keyRef         = "cosign-key"
 	gateName       = "platform-gate"
 	runName        = "gate-run"
+	// privateProject holds sources that only sourceUser may pull.
+	privateProject = "private"
+	sourceUser     = "builder"
+	sourcePassword = "s3cr3t-builder-Hn52"
 )
 
 // testKeys is one cosign key pair for the whole test binary, because generating and
@@ -129,7 +133,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		harbortest.WithFixture(fixture),
 		harbortest.WithProject(harbortest.Project{Name: project}),
 		harbortest.WithProject(harbortest.Project{Name: "staging", Public: true}),
+		harbortest.WithProject(harbortest.Project{Name: privateProject}),
 		harbortest.WithRobot(project, robotName, robotSecret),
+		harbortest.WithUser(sourceUser, sourcePassword, privateProject),
 	)
 
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -27,6 +29,9 @@ const (
 	SecretKeyCosignKey = "cosign.key"
 	// SecretKeyCosignPassword is the key's password. A missing key means an empty password.
 	SecretKeyCosignPassword = "cosign.password"
+	// SecretKeyDockerConfig is the Docker config file of a Secret of type
+	// kubernetes.io/dockerconfigjson, which holds the source registry's credentials.
+	SecretKeyDockerConfig = corev1.DockerConfigJsonKey
 )
 
 // gateOptions builds the options of one gate step from the resolved spec and the Secrets
@@ -58,18 +63,37 @@ func (r *Reconciler) gateOptions(ctx context.Context, namespace string, run *Run
 		opts.Username = trimNewline(data[SecretKeyUsername])
 		opts.Password = trimNewline(data[SecretKeyPassword])
 	}
-	// The key is decrypted only in Resolve, so that a wrong password fails the run before
-	// anything is pushed, and in Sign, the one phase that uses it. Decryption runs scrypt
-	// (about 150 ms of CPU), which Push and every scan poll need not pay.
-	opts.SkipSign = spec.Signing.Skip || !needsKey(phase)
-	if !opts.SkipSign {
-		opts.Key, err = r.signingKey(ctx, namespace, spec.Signing.KeySecret)
+	// The source credentials are read in Resolve too, so that a malformed Secret fails
+	// the run before anything is pushed.
+	if name := spec.Harbor.SourceCredentialsSecret; name != "" && !pastPush(phase) {
+		if opts.SourceKeychain, err = r.sourceKeychain(ctx, namespace, name); err != nil {
+			return gate.Options{}, err
+		}
 	}
+	// The key is loaded only in Resolve and in Sign. Resolve fails the run on a wrong
+	// password or an unusable KMS key before anything is pushed, and Sign is the one
+	// phase that uses the key. Decrypting a key from a Secret runs scrypt (about 150 ms
+	// of CPU, an estimate) and a KMS key costs a request to the KMS, which Push and every
+	// scan poll need not pay.
+	opts.SkipSign = spec.Signing.Skip || !needsKey(phase)
+	if opts.SkipSign {
+		return opts, nil
+	}
+	if spec.Signing.KMS != "" {
+		opts.Key, err = kmsKey(ctx, spec.Signing.KMS)
+		return opts, err
+	}
+	opts.Key, err = r.signingKey(ctx, namespace, spec.Signing.KeySecret)
 	return opts, err
 }
 
 func needsKey(phase gate.Phase) bool {
 	return phase == "" || phase == gate.PhaseResolve || phase == gate.PhaseSign
+}
+
+// pastPush reports whether the phase comes after the push, so the source is not read again.
+func pastPush(phase gate.Phase) bool {
+	return phase == gate.PhaseSign || phase == gate.PhaseScan
 }
 
 func (r *Reconciler) waitOptions(scan v1alpha1.ScanSpec) harbor.WaitOptions {
@@ -96,7 +120,14 @@ func gatePolicy(spec v1alpha1.PolicySpec) (policy.Policy, error) {
 	if err != nil {
 		return policy.Policy{}, invalidSpec("spec.policy.severity: %v", err)
 	}
-	p := policy.Policy{Threshold: threshold}
+	p := policy.Policy{Threshold: threshold, FixableOnly: spec.FixableOnly}
+	for _, entry := range spec.Allowlist {
+		converted := policy.AllowlistEntry{ID: entry.ID, Reason: entry.Reason}
+		if entry.Expires != nil {
+			converted.Expires = entry.Expires.Time
+		}
+		p.Allowlist = append(p.Allowlist, converted)
+	}
 	for name, count := range spec.MaxCounts {
 		severity, err := policy.ParseSeverity(name)
 		if err != nil {
@@ -129,6 +160,39 @@ func (r *Reconciler) signingKey(ctx context.Context, namespace, name string) (
 		return nil, invalidSpec("Secret %s/%s: %v", namespace, name, err)
 	}
 	return key, nil
+}
+
+// kmsKey loads a KMS key with the controller's own credentials for the KMS, which each
+// provider reads from the controller's environment (for example VAULT_ADDR and VAULT_TOKEN).
+// An invalid reference ends the run, and the work queue retries a network failure.
+func kmsKey(ctx context.Context, ref string) (*signing.Key, error) {
+	key, err := signing.LoadKMSKey(ctx, ref)
+	switch {
+	case err == nil:
+		return key, nil
+	case errors.Is(err, signing.ErrInvalidKey):
+		return nil, invalidSpec("spec.signing.kms: %v", err)
+	case isTransient(err):
+		return nil, err
+	}
+	return nil, &runFailure{reason: ReasonSignFailed, retryable: true, message: fmt.Sprintf(
+		"%v; check the controller's KMS settings and its access to the key", err)}
+}
+
+// sourceKeychain reads the Docker config of a Secret as the credentials for the source. A
+// malformed config ends the run with a message that names the Secret, never its content.
+func (r *Reconciler) sourceKeychain(ctx context.Context, namespace, name string) (
+	authn.Keychain, error) {
+	data, err := r.readSecret(ctx, namespace, name, SecretKeyDockerConfig)
+	if err != nil {
+		return nil, err
+	}
+	keychain, err := parseDockerConfig(data[SecretKeyDockerConfig])
+	if err != nil {
+		return nil, invalidSpec("spec.harbor.sourceCredentialsSecret: the key %q of Secret "+
+			"%s/%s is not a Docker config: %v", SecretKeyDockerConfig, namespace, name, err)
+	}
+	return keychain, nil
 }
 
 // readSecret gets one Secret by name. Only GET is used: the controller never lists or

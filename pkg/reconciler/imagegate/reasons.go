@@ -37,7 +37,9 @@ const (
 	ReasonTimedOut = string(policy.ReasonTimedOut)
 
 	// ReasonInvalidSpec means the ImageGate spec, the customSpec or the params are invalid,
-	// or the cosign key cannot be decrypted. The message names the field or the Secret.
+	// the cosign key cannot be decrypted, the KMS reference names no supported provider, or
+	// the source credentials Secret is not a Docker config. The message names the field or
+	// the Secret.
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonImageGateNotFound means the ImageGate that customRef names does not exist in
 	// the run's namespace.
@@ -50,8 +52,8 @@ const (
 	// ReasonPushFailed means the image could not be read from the source or pushed to
 	// Harbor's registry.
 	ReasonPushFailed = "PushFailed"
-	// ReasonSignFailed means signing the pushed digest, or verifying the new signature,
-	// failed.
+	// ReasonSignFailed means signing the pushed digest or verifying the new signature
+	// failed, or the KMS key could not be loaded.
 	ReasonSignFailed = "SignFailed"
 	// ReasonInvalidStatus means status.extraFields holds data the controller cannot read,
 	// for example after a manual edit.

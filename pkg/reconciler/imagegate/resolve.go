@@ -52,8 +52,7 @@ func (r *Reconciler) resolve(ctx context.Context, run *v1beta1.CustomRun) (*RunS
 		return nil, invalidSpec("%v", fe)
 	}
 	resolved.Spec.SetDefaults(ctx)
-	fe := resolved.Spec.Validate(ctx).Also(unsupported(&resolved.Spec))
-	if fe != nil {
+	if fe := resolved.Spec.Validate(ctx); fe != nil {
 		return nil, invalidSpec("%s%v", origin.label, fe.ViaField(origin.path...))
 	}
 	return resolved, nil
@@ -193,27 +192,4 @@ func checkSource(value, path string) *apis.FieldError {
 		return apis.ErrInvalidValue(value, path, err.Error())
 	}
 	return nil
-}
-
-// unsupported rejects settings the API accepts but pkg/gate cannot apply yet, so that a
-// run never passes under a policy weaker or different from the one its spec states.
-func unsupported(spec *v1alpha1.ImageGateSpec) *apis.FieldError {
-	const details = "not supported by this controller yet"
-	var errs *apis.FieldError
-	// TODO: support KMS keys, separate source credentials, fixableOnly and the CVE
-	// allowlist once pkg/gate and pkg/policy take them.
-	if spec.Signing.KMS != "" {
-		errs = errs.Also(apis.ErrGeneric(details+"; use keySecret", "signing.kms"))
-	}
-	if spec.Harbor.SourceCredentialsSecret != "" {
-		errs = errs.Also(apis.ErrGeneric(details+"; the Harbor credentials also pull "+
-			"the source", "harbor.sourceCredentialsSecret"))
-	}
-	if spec.Policy.FixableOnly {
-		errs = errs.Also(apis.ErrGeneric(details, "policy.fixableOnly"))
-	}
-	if len(spec.Policy.Allowlist) > 0 {
-		errs = errs.Also(apis.ErrGeneric(details, "policy.allowlist"))
-	}
-	return errs
 }
