@@ -98,6 +98,14 @@ var apiRoutes = []apiRoute{
 	route(http.MethodPost, artifactPath+"/{reference}/scan/stop", (*apiCall).stopScan),
 	route(http.MethodGet, artifactPath+"/{reference}/additions/vulnerabilities",
 		(*apiCall).vulnerabilitiesAddition),
+	route(http.MethodGet, webhookPolicyPath, (*apiCall).listWebhookPolicies),
+	route(http.MethodPost, webhookPolicyPath, (*apiCall).createWebhookPolicy),
+	route(http.MethodGet, webhookPolicyPath+"/{webhook_policy_id}",
+		(*apiCall).getWebhookPolicy),
+	route(http.MethodPut, webhookPolicyPath+"/{webhook_policy_id}",
+		(*apiCall).updateWebhookPolicy),
+	route(http.MethodDelete, webhookPolicyPath+"/{webhook_policy_id}",
+		(*apiCall).deleteWebhookPolicy),
 }
 
 // serveAPI routes a REST API request on its escaped path: every segment is unescaped once,

@@ -221,7 +221,7 @@ func (c *apiCall) scanArtifact() *apiError {
 	if apiErr := c.checkScanType(false); apiErr != nil {
 		return apiErr
 	}
-	if apiErr := c.s.triggerScan(a, c.now); apiErr != nil {
+	if apiErr := c.s.triggerScan(a, c.now, c.caller.name); apiErr != nil {
 		return apiErr
 	}
 	c.w.WriteHeader(http.StatusAccepted)

@@ -80,6 +80,7 @@ func TestAPIRoutesMatchSwagger(t *testing.T) {
 	getArtifact(t, admin, "team/vulnerable", "v1", nil)
 	getArtifact(t, admin, "multi", "v1", nil)
 	exerciseArtifactRoutes(t, srv, admin)
+	exerciseWebhookRoutes(t, admin)
 
 	covered := srv.Stats().APIRequests
 	for _, r := range apiRoutes {

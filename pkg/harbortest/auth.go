@@ -42,6 +42,11 @@ const (
 	permScanCreate     = "scan:create"
 	permScanRead       = "scan:read"
 	permScanStop       = "scan:stop"
+	permPolicyList     = "notification-policy:list"
+	permPolicyCreate   = "notification-policy:create"
+	permPolicyRead     = "notification-policy:read"
+	permPolicyUpdate   = "notification-policy:update"
+	permPolicyDelete   = "notification-policy:delete"
 )
 
 // guestPermissions apply to everyone, anonymous callers included, on a public project.
@@ -60,7 +65,8 @@ var robotPermissions = []string{
 // projectAdminPermissions apply to a user in the projects given to WithUser.
 var projectAdminPermissions = append([]string{
 	permPush, permDelete, permProjectUpdate, permMetadataCreate, permMetadataUpdate,
-	permScanCreate, permScanStop,
+	permScanCreate, permScanStop, permPolicyList, permPolicyCreate, permPolicyRead,
+	permPolicyUpdate, permPolicyDelete,
 }, guestPermissions...)
 
 // authenticate resolves HTTP Basic credentials. It returns ok=false when credentials were

@@ -7,7 +7,9 @@
 // signature accessories and OCI referrers), and a subset of the Harbor v2.0 REST API under
 // /api/v2.0. Its scanner produces vulnerability reports whose findings, timing and failures
 // come from a Fixture, and whose status advances with an injectable Clock, so tests with a
-// fake clock never sleep.
+// fake clock never sleep. Like Harbor, it stores project webhook policies and, when a scan
+// reaches a final status, posts one webhook per scanned digest to each enabled policy in
+// the Default or the CloudEvents payload format.
 //
 // Response bodies of the REST API are built from the model types of
 // github.com/goharbor/go-client, so they decode with the same client that talks to a real

@@ -314,6 +314,8 @@ func responseSchema(route *apiRoute, status int) (*spec.Schema, error) {
 		op = item.Put
 	case http.MethodHead:
 		op = item.Head
+	case http.MethodDelete:
+		op = item.Delete
 	}
 	if op == nil {
 		return nil, &missingError{route.method + " " + route.pattern}

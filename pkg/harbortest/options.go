@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"strings"
+	"time"
 )
 
 // Default credentials of the system administrator, as in a fresh Harbor installation.
@@ -53,6 +54,7 @@ type config struct {
 	storageDir    string
 	scanner       bool
 	registryLog   io.Writer
+	webhookRetry  func(failures int) time.Duration
 	errs          []error
 }
 
@@ -67,6 +69,7 @@ func defaultConfig() config {
 		clock:         realClock{},
 		scanner:       true,
 		registryLog:   io.Discard,
+		webhookRetry:  harborRetryDelay,
 	}
 }
 
@@ -144,7 +147,9 @@ func WithFixture(f *Fixture) Option {
 }
 
 // WithClock sets the clock for push times, token expiry and scan progress. The default is
-// the system clock.
+// the system clock. A clock that also has After(time.Duration) <-chan time.Time, as
+// k8s.io/utils/clock/testing's FakeClock does, lets webhooks fire when a scan ends;
+// with any other clock they fire on the next request that the double serves.
 func WithClock(clock Clock) Option {
 	return func(c *config) { c.clock = clock }
 }
@@ -176,3 +181,17 @@ func RobotName(project, name string) string {
 
 // robotPrefix is Harbor's default robot_name_prefix.
 const robotPrefix = "robot$"
+
+// WithWebhookRetryDelay sets the delay before a webhook is sent again after the given
+// number of failed attempts, 1 or 2, since a delivery has at most 3 attempts. The delay
+// runs on the system clock. The default is Harbor's n⁴ + 15 + rand(0..29)·(n+1) seconds,
+// so tests that make a target fail should set a short delay.
+func WithWebhookRetryDelay(delay func(failures int) time.Duration) Option {
+	return func(c *config) {
+		if delay == nil {
+			c.errs = append(c.errs, fmt.Errorf("invalid webhook retry delay: nil"))
+			return
+		}
+		c.webhookRetry = delay
+	}
+}

@@ -56,6 +56,7 @@ type pushedManifest struct {
 	digest      string // Docker-Content-Digest of the response
 	contentType string
 	body        []byte
+	pusher      string // the user or robot that pushed, from the token's subject
 }
 
 // recordManifest records the artifact of an accepted manifest PUT, as Harbor's core does

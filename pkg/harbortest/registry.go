@@ -95,7 +95,7 @@ func (s *Server) serveRegistry(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case route.kind == "manifests" && r.Method == http.MethodPut:
-		s.putManifest(w, r, route)
+		s.putManifest(w, r, route, claims.Subject)
 	case route.kind == "manifests" && r.Method == http.MethodDelete:
 		s.deleteManifest(w, r, route)
 	case route.kind == "referrers" && r.Method == http.MethodGet:
@@ -174,8 +174,10 @@ func (s *Server) challenge(w http.ResponseWriter, scope, tokenError, message str
 }
 
 // putManifest passes a manifest PUT to Distribution and, when it succeeds, records the
-// artifact before the client sees the response, as Harbor's core does.
-func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, route registryRoute) {
+// artifact before the client sees the response, as Harbor's core does. pusher is the
+// subject of the bearer token.
+func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, route registryRoute,
+	pusher string) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxManifestSize+1))
 	if err != nil {
 		writeError(w, newAPIError(http.StatusBadRequest, "MANIFEST_INVALID",
@@ -192,6 +194,7 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, route regis
 			digest:      buffer.Header().Get("Docker-Content-Digest"),
 			contentType: r.Header.Get("Content-Type"),
 			body:        body,
+			pusher:      pusher,
 		})
 	}
 	buffer.copyTo(w)
@@ -214,7 +217,7 @@ func (s *Server) afterManifestPut(buffer *bufferedResponse, push pushedManifest)
 	}
 	if art.repo.project.metadata["auto_scan"] == "true" && !s.closed {
 		s.autoScans.Add(1)
-		go s.autoScan(art)
+		go s.autoScan(art, push.pusher)
 	}
 }
 

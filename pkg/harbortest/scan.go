@@ -127,14 +127,15 @@ func (s *Server) checkScannable(a *artifact) *apiError {
 	return nil
 }
 
-// triggerScan starts a scan of the artifact, or of each scannable child of an index. A
-// target whose report is still Pending or Running conflicts; the request fails with 409
-// only when every target conflicts. A final report is deleted and replaced. The caller
-// holds s.mu.
-func (s *Server) triggerScan(a *artifact, now time.Time) *apiError {
+// triggerScan starts a scan of the artifact, or of each scannable child of an index, on
+// behalf of operator. A target whose report is still Pending or Running conflicts; the
+// request fails with 409 only when every target conflicts. A final report is deleted and
+// replaced, after its webhooks were started. The caller holds s.mu.
+func (s *Server) triggerScan(a *artifact, now time.Time, operator string) *apiError {
 	if apiErr := s.checkScannable(a); apiErr != nil {
 		return apiErr
 	}
+	s.announceScans(now)
 	var conflict *apiError
 	started := 0
 	for _, target := range s.scanTargets(a) {
@@ -150,19 +151,32 @@ func (s *Server) triggerScan(a *artifact, now time.Time) *apiError {
 		if target != a {
 			tags = append(tags, a.tagNames()...)
 		}
-		s.reports[key] = &report{
+		r := &report{
 			uuid:      newUUID(),
 			digest:    target.digest,
 			triggered: now,
 			outcome:   s.fixture.outcome(target.repo.name, target.digest, tags),
 		}
+		s.reports[key] = r
+		s.watchScan(r, target, webhookTag(a, target), operator)
 		started++
 	}
 	if started == 0 {
 		return conflict
 	}
 	s.stats.ScanTriggers++
+	s.announceScans(now)
+	s.armScanTimers(now)
 	return nil
+}
+
+// webhookTag returns the tag that a scan event of target carries: the artifact's first tag,
+// or none for a child of an index, whose scan task Harbor records without a tag.
+func webhookTag(a, target *artifact) string {
+	if target != a || len(a.tags) == 0 {
+		return ""
+	}
+	return a.tags[0].name
 }
 
 // stopScan stops every Pending or Running report among the artifact's scan targets.
@@ -183,20 +197,21 @@ func (s *Server) stopScan(a *artifact, now time.Time) *apiError {
 		return newAPIError(http.StatusBadRequest, "BAD_REQUEST",
 			"no scan job for artifact digest=%s", a.digest)
 	}
+	s.announceScans(now)
 	return nil
 }
 
-// autoScan scans a freshly pushed artifact when its project has auto_scan enabled. It runs
-// in its own goroutine, as Harbor's push handler does, and drops errors as Harbor does
-// apart from logging them.
-func (s *Server) autoScan(a *artifact) {
+// autoScan scans a freshly pushed artifact when its project has auto_scan enabled, on
+// behalf of the pusher. It runs in its own goroutine, as Harbor's push handler does, and
+// drops errors as Harbor does apart from logging them.
+func (s *Server) autoScan(a *artifact, pusher string) {
 	defer s.autoScans.Done()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
-	_ = s.triggerScan(a, s.clock.Now())
+	_ = s.triggerScan(a, s.clock.Now(), pusher)
 }
 
 // newUUID returns a random version 4 UUID, the form of Harbor's report ids.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/goharbor/go-client/pkg/sdk/v2.0/models"
 )
 
 // Errors that CreateProject wraps, for errors.Is.
@@ -58,6 +59,8 @@ type Server struct {
 	stats             Stats
 	closed            bool
 	autoScans         sync.WaitGroup
+	webhooks          webhookState
+	sender            *webhookSender
 }
 
 // Stats counts what clients did, so tests can assert for example that a run pushed exactly
@@ -76,6 +79,12 @@ type Stats struct {
 	APIRequests map[string]int
 	// TokenRequests counts requests to the token service, including rejected ones.
 	TokenRequests int
+	// WebhookAttempts counts webhook POST requests, retries included.
+	WebhookAttempts int
+	// WebhookDeliveries counts webhook deliveries that a target responded to with 2xx.
+	WebhookDeliveries int
+	// WebhookFailures counts webhook deliveries that failed on every attempt.
+	WebhookFailures int
 }
 
 // New starts a Harbor double. It listens on 127.0.0.1 at a free port unless WithAddr sets
@@ -99,6 +108,10 @@ func New(opts ...Option) (*Server, error) {
 		scannerRegistered: cfg.scanner, scannerReachable: true,
 		stats:  Stats{ManifestPuts: map[string]int{}, APIRequests: map[string]int{}},
 		served: make(chan struct{}),
+		webhooks: webhookState{
+			policies: map[int64]*models.WebhookPolicy{}, pending: map[*report]*scanNotice{},
+		},
+		sender: newWebhookSender(cfg.webhookRetry),
 	}
 	for _, p := range cfg.projects {
 		if _, err := s.store.addProject(p, s.clock.Now()); err != nil {
@@ -163,8 +176,8 @@ func (s *Server) start(cfg config) error {
 	return nil
 }
 
-// Close stops the server, waits for auto-scans in flight, and removes the registry storage
-// unless WithStorageDir named it.
+// Close stops the server, waits for auto-scans in flight, cancels webhook deliveries and
+// waits for them, and removes the registry storage unless WithStorageDir named it.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -179,6 +192,7 @@ func (s *Server) Close() error {
 		<-s.served
 	}
 	s.autoScans.Wait()
+	s.stopWebhooks()
 	errs = append(errs, s.cleanup())
 	return errors.Join(errs...)
 }
@@ -260,8 +274,10 @@ func (s *Server) WaitForAutoScans() {
 	s.autoScans.Wait()
 }
 
-// ServeHTTP routes a request to the token service, the registry or the REST API.
+// ServeHTTP routes a request to the token service, the registry or the REST API. First it
+// starts the webhooks of scans that ended since the last request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.announceDueScans()
 	switch path := r.URL.Path; {
 	case path == "/service/token":
 		s.serveToken(w, r)
