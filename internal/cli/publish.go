@@ -96,7 +96,7 @@ func newPublishCommand() *cobra.Command {
 		Long:  publishLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := envFallbacks(cmd.Flags(), publishEnv); err != nil {
+			if err := envFallbacks(cmd.Flags(), publishEnvFor(f)); err != nil {
 				return err
 			}
 			return runPublish(cmd, f)
@@ -155,6 +155,12 @@ func newPublishCommand() *cobra.Command {
 }
 
 func runPublish(cmd *cobra.Command, f *publishFlags) error {
+	if err := f.checkWait(); err != nil {
+		return err
+	}
+	if err := prepareResultsDir(f.resultsDir); err != nil {
+		return err
+	}
 	opts, err := f.options(cmd.Context())
 	if err != nil {
 		return err
@@ -344,7 +350,7 @@ func resolveHarborURL(raw string, target gate.Target) (string, error) {
 	}
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return "", usagef("invalid --harbor-url %q: use an absolute http or https URL "+
-			"such as https://harbor.example", raw)
+			"such as https://harbor.example", gate.RedactURL(raw))
 	}
 	return raw, nil
 }

@@ -31,8 +31,9 @@ type Options struct {
 	// typically as a robot account. Both empty means anonymous.
 	Username, Password string
 	// SourceKeychain resolves the credentials for pulling a registry
-	// source. The default, nil, pulls the source with Username and
-	// Password, which suits a source in the same Harbor.
+	// source. The default, nil, uses Username and Password for a source
+	// in the same Harbor and pulls from any other registry anonymously,
+	// so Harbor's credentials never reach another server.
 	SourceKeychain authn.Keychain
 	// CABundle is PEM data trusted in addition to the system roots for
 	// TLS to Harbor and to the source registry.
@@ -115,6 +116,9 @@ func New(opts Options) (*Gate, error) {
 		return nil, fmt.Errorf("%w: no signing key given; pass a cosign private key "+
 			"or skip signing explicitly", ErrInvalidOptions)
 	}
+	if err := checkTargetHost(opts.HarborURL, opts.Target); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
 	if opts.Transport == nil {
 		t, err := NewTransport(opts.CABundle, opts.InsecureSkipVerify)
 		if err != nil {
@@ -134,6 +138,9 @@ func New(opts Options) (*Gate, error) {
 	g := &Gate{opts: opts, harbor: client, auth: authn.Anonymous}
 	if opts.Username != "" || opts.Password != "" {
 		g.auth = &authn.Basic{Username: opts.Username, Password: opts.Password}
+	}
+	if g.opts.SourceKeychain == nil {
+		g.opts.SourceKeychain = harborKeychain{host: opts.Target.Repo.RegistryStr(), auth: g.auth}
 	}
 	return g, nil
 }

@@ -77,6 +77,13 @@ func (g *Gate) Step(ctx context.Context, state State) (StepResult, error) {
 // resolve checks that Harbor responds and that the credentials may use the
 // project, before anything is pushed.
 func (g *Gate) resolve(ctx context.Context, state State) (StepResult, error) {
+	// Open the source first, so that a mistyped path is reported as such
+	// even when Harbor is unreachable.
+	src, err := g.openSource(ctx)
+	if err != nil {
+		return StepResult{}, err
+	}
+	src.Close()
 	if err := g.harbor.Ping(ctx); err != nil {
 		return StepResult{}, fmt.Errorf("reaching Harbor at %s: %w", g.opts.HarborURL, err)
 	}
@@ -92,14 +99,9 @@ func (g *Gate) resolve(ctx context.Context, state State) (StepResult, error) {
 
 func (g *Gate) push(ctx context.Context, state State) (StepResult, error) {
 	g.emit(PhasePush, "pushing %s to %s", g.opts.Source, g.opts.Target)
-	sourceAuth := registry.WithSourceAuth(g.auth)
-	if g.opts.SourceKeychain != nil {
-		sourceAuth = registry.WithSourceKeychain(g.opts.SourceKeychain)
-	}
-	src, err := registry.Open(ctx, g.opts.Source, registry.WithTransport(g.opts.Transport),
-		sourceAuth)
+	src, err := g.openSource(ctx)
 	if err != nil {
-		return StepResult{}, fmt.Errorf("opening source: %w", err)
+		return StepResult{}, err
 	}
 	defer src.Close()
 	var target name.Reference = src.DigestIn(g.opts.Target.Repo)
@@ -161,11 +163,14 @@ func (g *Gate) scan(ctx context.Context, state State) (StepResult, error) {
 	if state.Scan.Polls == 0 {
 		g.emit(PhaseScan, "waiting for Harbor's scan of %s", state.Digest)
 	}
-	previous := state.Scan.LastStatus
+	previous, previousError := state.Scan.LastStatus, state.Scan.LastError
 	scan, wait, delay, err := g.harbor.PollScan(ctx, ref, state.Scan, g.opts.Wait)
 	state.Scan = wait
 	if wait.LastStatus != previous && wait.LastStatus != "" {
 		g.emit(PhaseScan, "scan status %s", wait.LastStatus)
+	}
+	if wait.LastError != "" && wait.LastError != previousError {
+		g.emit(PhaseScan, "reading the scan failed, retrying: %s", wait.LastError)
 	}
 	var verdict policy.Verdict
 	switch {
@@ -218,6 +223,15 @@ func (g *Gate) now() time.Time {
 		return g.opts.Wait.Clock.Now()
 	}
 	return time.Now()
+}
+
+func (g *Gate) openSource(ctx context.Context) (*registry.Source, error) {
+	src, err := registry.Open(ctx, g.opts.Source, registry.WithTransport(g.opts.Transport),
+		registry.WithSourceKeychain(g.opts.SourceKeychain))
+	if err != nil {
+		return nil, fmt.Errorf("opening source: %w", err)
+	}
+	return src, nil
 }
 
 func (g *Gate) artifactRef(digest string) harbor.ArtifactRef {

@@ -19,6 +19,12 @@ const (
 	ResultArtifactURL  = "ARTIFACT_URL"
 )
 
+// ResultNames returns the names of every result a run produces.
+func ResultNames() []string {
+	return []string{ResultVerdict, ResultReason, ResultImageURL, ResultImageDigest,
+		ResultCounts, ResultSignatureRef, ResultArtifactURL}
+}
+
 // NamedValue is one result of a run.
 type NamedValue struct {
 	Name, Value string

@@ -3,6 +3,9 @@ package gate
 import (
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -40,6 +43,11 @@ func TestParseTargetRejects(t *testing.T) {
 		{"harbor.example/team/app@sha256:" + strings.Repeat("a", 64), "names a digest"},
 		{"", "invalid target"},
 		{"harbor.example/team/app:bad tag", "invalid target"},
+		{"team/app:v1", "names no registry host"},
+		{"harbor.example/team/../app:v1", `path component ".."`},
+		{"harbor.example/team/a/./b:v1", `path component "."`},
+		{"harbor.example/team/app:-bad", `tag "-bad"`},
+		{"harbor.example/team/app:.bad", `tag ".bad"`},
 	}
 	for _, tc := range tests {
 		_, err := ParseTarget(tc.in)
@@ -47,10 +55,82 @@ func TestParseTargetRejects(t *testing.T) {
 			t.Errorf("ParseTarget(%q) succeeded, want an error", tc.in)
 			continue
 		}
-		if !strings.Contains(err.Error(), tc.wantMessage) || !strings.Contains(err.Error(), "use HOST") &&
-			!strings.Contains(err.Error(), "as in HOST") {
-			t.Errorf("ParseTarget(%q) error = %q, want it to contain %q and the expected form",
-				tc.in, err, tc.wantMessage)
+		if !strings.Contains(err.Error(), tc.wantMessage) {
+			t.Errorf("ParseTarget(%q) error = %q, want it to contain %q", tc.in, err, tc.wantMessage)
+		}
+	}
+}
+
+func TestCheckTargetHost(t *testing.T) {
+	tests := []struct {
+		harborURL, target string
+		wantErr           bool
+	}{
+		{"https://harbor.example", "harbor.example/team/app:1", false},
+		{"https://harbor.example:443", "harbor.example/team/app:1", false},
+		{"https://Harbor.Example/", "harbor.example/team/app:1", false},
+		{"http://127.0.0.1:8080", "127.0.0.1:8080/team/app:1", false},
+		{"https://harbor.example/api/v2.0", "harbor.example/team/app:1", false},
+		{"https://harbor.example", "other.example/team/app:1", true},
+		{"https://harbor.example", "harbor.example:5000/team/app:1", true},
+		{"http://127.0.0.1:8080", "127.0.0.1:8081/team/app:1", true},
+	}
+	for _, tc := range tests {
+		target, err := ParseTarget(tc.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = checkTargetHost(tc.harborURL, target)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("checkTargetHost(%q, %q) = %v, want error %t", tc.harborURL, tc.target,
+				err, tc.wantErr)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := map[string]string{
+		"http://robot:TOP%zz@127.0.0.1:1": "http://REDACTED@127.0.0.1:1",
+		"http://a@b:c@host":               "http://REDACTED@host",
+		"https://harbor.example":          "https://harbor.example",
+		"no scheme":                       "no scheme",
+	}
+	for in, want := range tests {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestArtifactURL(t *testing.T) {
+	const digest = "sha256:abc"
+	want := "https://h.example/harbor/projects/3/repositories/a%2Fb/artifacts-tab/artifacts/" + digest
+	for _, base := range []string{"https://h.example", "https://h.example/",
+		"https://h.example/api/v2.0", "https://h.example/api/v2.0/"} {
+		if got := ArtifactURL(base, 3, "a/b", digest); got != want {
+			t.Errorf("ArtifactURL(%q) = %q, want %q", base, got, want)
+		}
+	}
+}
+
+func TestHarborKeychain(t *testing.T) {
+	harborAuth := &authn.Basic{Username: "robot$team+ci", Password: "secret"}
+	k := harborKeychain{host: "harbor.example", auth: harborAuth}
+	for _, tc := range []struct {
+		ref  string
+		want authn.Authenticator
+	}{
+		{"harbor.example/team/app:1", harborAuth},
+		{"harbor.example:443/team/app:1", harborAuth},
+		{"other.example/team/app:1", authn.Anonymous},
+	} {
+		ref, err := name.ParseReference(tc.ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := k.Resolve(ref.Context())
+		if err != nil || got != tc.want {
+			t.Errorf("Resolve(%s) = %v, %v; want %v", tc.ref, got, err, tc.want)
 		}
 	}
 }

@@ -36,8 +36,10 @@ func NewTransport(caBundle []byte, insecureSkipVerify bool) (http.RoundTripper, 
 
 // ArtifactURL returns the link to an artifact in Harbor's web interface,
 // for example https://harbor.example/harbor/projects/3/repositories/app/artifacts-tab/artifacts/sha256:...
-// Harbor's interface escapes a '/' inside the repository name as %2F.
+// Harbor's interface escapes a '/' inside the repository name as %2F. A
+// harborURL that ends in the API path /api/v2.0 is linked without it.
 func ArtifactURL(harborURL string, projectID int64, repository, digest string) string {
+	base := strings.TrimSuffix(strings.TrimRight(harborURL, "/"), "/api/v2.0")
 	return fmt.Sprintf("%s/harbor/projects/%d/repositories/%s/artifacts-tab/artifacts/%s",
-		strings.TrimRight(harborURL, "/"), projectID, url.PathEscape(repository), digest)
+		base, projectID, url.PathEscape(repository), digest)
 }

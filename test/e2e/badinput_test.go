@@ -35,6 +35,13 @@ func replaceFlag(args []string, flag, value string) []string {
 	return append(out, flag, value)
 }
 
+// unreachableArgs returns publish's arguments for a Harbor at addr, where
+// nothing listens.
+func (e *env) unreachableArgs(addr string) []string {
+	args := replaceFlag(e.args("app"), "--harbor-url", "http://"+addr)
+	return replaceFlag(args, "--target", addr+"/"+project+"/app:1")
+}
+
 // dropFlag returns args without flag and its value.
 func dropFlag(args []string, flag string) []string {
 	var out []string
@@ -92,7 +99,7 @@ func TestPublishBadInput(t *testing.T) {
 		wantText: []string{`"` + project + `"`, "check the username and password"},
 	}, {
 		name:     "unreachable Harbor",
-		args:     replaceFlag(e.args("app"), "--harbor-url", "http://"+unreachable),
+		args:     e.unreachableArgs(unreachable),
 		wantCode: cli.ExitError,
 		wantText: []string{unreachable},
 	}, {
@@ -111,6 +118,47 @@ func TestPublishBadInput(t *testing.T) {
 		wantCode: cli.ExitUsage,
 		wantText: []string{`"ftp://harbor"`, "https"},
 	}, {
+		name:     "negative timeout",
+		args:     append(e.args("app"), "--timeout", "-5s"),
+		wantCode: cli.ExitUsage,
+		wantText: []string{"invalid --timeout -5s"},
+	}, {
+		name:     "poll interval above its maximum",
+		args:     append(e.args("app"), "--poll-interval", "2h", "--max-poll-interval", "1m"),
+		wantCode: cli.ExitUsage,
+		wantText: []string{"--poll-interval 2h0m0s is longer than --max-poll-interval 1m0s"},
+	}, {
+		name:     "results directory is a file",
+		args:     append(e.args("app"), "--results-dir", wrongPassword),
+		wantCode: cli.ExitUsage,
+		wantText: []string{wrongPassword, "not a directory"},
+	}, {
+		name:     "malformed Harbor URL with a password",
+		args:     replaceFlag(e.args("app"), "--harbor-url", "http://robot:TOPSECRET%zz@127.0.0.1:1"),
+		wantCode: cli.ExitUsage,
+		wantText: []string{"REDACTED@127.0.0.1:1"},
+	}, {
+		name:     "target on another registry than Harbor",
+		args:     replaceFlag(e.args("app"), "--target", unreachable+"/"+project+"/app:1"),
+		wantCode: cli.ExitUsage,
+		wantText: []string{"is not the Harbor at"},
+	}, {
+		name:     "target without registry host",
+		args:     replaceFlag(e.args("app"), "--target", project+"/app:1"),
+		wantCode: cli.ExitUsage,
+		wantText: []string{"names no registry host"},
+	}, {
+		name:     "path trick in target",
+		args:     replaceFlag(e.args("app"), "--target", e.srv.Host()+"/"+project+"/../app:1"),
+		wantCode: cli.ExitUsage,
+		wantText: []string{`path component ".."`},
+	}, {
+		name: "source typo reported before Harbor is reached",
+		args: replaceFlag(e.unreachableArgs(unreachable), "--source",
+			"oci:"+filepath.Join(e.dir, "typo")),
+		wantCode: cli.ExitUsage,
+		wantText: []string{filepath.Join(e.dir, "typo")},
+	}, {
 		name:     "unknown flag",
 		args:     append(e.args("app"), "--no-such-flag"),
 		wantCode: cli.ExitUsage,
@@ -126,6 +174,9 @@ func TestPublishBadInput(t *testing.T) {
 				if !strings.Contains(stderr, want) {
 					t.Errorf("stderr does not contain %q:\n%s", want, stderr)
 				}
+			}
+			if strings.Contains(stderr, "TOPSECRET") {
+				t.Errorf("stderr shows the password from the URL:\n%s", stderr)
 			}
 			if strings.Contains(stderr, "panic") {
 				t.Errorf("stderr shows a panic:\n%s", stderr)
@@ -160,4 +211,37 @@ func TestPublishTLS(t *testing.T) {
 			t.Errorf("exit code = %d, want %d\nstderr:\n%s", code, cli.ExitPass, stderr)
 		}
 	})
+}
+
+func TestPublishSkipSignIgnoresKeyEnvironment(t *testing.T) {
+	e := newEnv(t)
+	t.Setenv("COSIGN_KEY", e.key)
+	args := dropFlag(dropFlag(e.args("app"), "--key"), "--key-password-file")
+	code, _, stderr := run(t, append(args, "--skip-sign")...)
+	if code != cli.ExitPass {
+		t.Errorf("exit code = %d, want %d\nstderr:\n%s", code, cli.ExitPass, stderr)
+	}
+	if !strings.Contains(stderr, "signing skipped") {
+		t.Errorf("stderr does not say signing was skipped:\n%s", stderr)
+	}
+}
+
+func TestPublishRemovesStaleResults(t *testing.T) {
+	e := newEnv(t)
+	dir := filepath.Join(e.dir, "results")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "VERDICT")
+	if err := os.WriteFile(stale, []byte("PASS"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := replaceFlag(e.args("app", "--results-dir", dir), "--target",
+		e.srv.Host()+"/nosuchproject/app:1")
+	if code, _, stderr := run(t, args...); code != cli.ExitError {
+		t.Fatalf("exit code = %d, want %d\nstderr:\n%s", code, cli.ExitError, stderr)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the earlier VERDICT is still there after a failed run (stat error %v)", err)
+	}
 }
