@@ -3,6 +3,7 @@ module github.com/druppie/harbor-gate
 go 1.26.0
 
 require (
+	github.com/bmatcuk/doublestar v1.3.4
 	github.com/cloudevents/sdk-go/v2 v2.16.2
 	github.com/distribution/distribution/v3 v3.1.2
 	github.com/go-openapi/loads v0.23.2

@@ -62,6 +62,7 @@ type publishFlags struct {
 	tlogURL                               string
 	severity                              string
 	fixableOnly                           bool
+	signatureFormat                       string
 	allow                                 []string
 	allowlistFile                         string
 	grace, pollInterval, maxPoll, timeout time.Duration
@@ -80,6 +81,7 @@ var publishEnv = map[string]string{
 	"tlog-url":             "HARBOR_GATE_TLOG_URL",
 	"severity":             "HARBOR_GATE_SEVERITY",
 	"fixable-only":         "HARBOR_GATE_FIXABLE_ONLY",
+	"signature-format":     "HARBOR_GATE_SIGNATURE_FORMAT",
 	"allow":                "HARBOR_GATE_ALLOW",
 	"allowlist":            "HARBOR_GATE_ALLOWLIST",
 	"source-username":      "SOURCE_USERNAME",
@@ -126,6 +128,9 @@ func newPublishCommand() *cobra.Command {
 	fs.StringVar(&f.keyPasswordFile, "key-password-file", "", envHelp(
 		"file with the key's password (default: env COSIGN_PASSWORD)", "COSIGN_PASSWORD_FILE"))
 	fs.BoolVar(&f.skipSign, "skip-sign", false, "publish without a cosign signature")
+	fs.StringVar(&f.signatureFormat, "signature-format", "", envHelp("where signatures are "+
+		"stored: tag (cosign's sha256-<hex>.sig tag) or referrers (OCI 1.1 referrers); "+
+		"default: chosen by the Harbor version", "HARBOR_GATE_SIGNATURE_FORMAT"))
 	fs.StringVar(&f.tlogURL, "tlog-url", "",
 		envHelp("Rekor URL to upload the signature to (default: no upload)",
 			"HARBOR_GATE_TLOG_URL"))
@@ -242,6 +247,7 @@ func (f *publishFlags) options(ctx context.Context) (gate.Options, error) {
 		InsecureSkipVerify: f.insecureSkipVerify,
 		SkipSign:           f.skipSign,
 		TransparencyLogURL: f.tlogURL,
+		SignatureFormat:    f.signatureFormat,
 		Policy:             p,
 		Wait: harbor.WaitOptions{
 			Grace:        f.grace,
@@ -266,6 +272,12 @@ func (f *publishFlags) options(ctx context.Context) (gate.Options, error) {
 func (f *publishFlags) checkRequired() error {
 	if f.output != "text" && f.output != "json" {
 		return usagef("invalid --output %q: use text or json", f.output)
+	}
+	switch f.signatureFormat {
+	case gate.SignatureFormatAuto, gate.SignatureFormatTag, gate.SignatureFormatReferrers:
+	default:
+		return usagef("invalid --signature-format %q: use tag or referrers, or leave it "+
+			"empty to choose by the Harbor version", f.signatureFormat)
 	}
 	if f.source == "" {
 		return usagef("missing --source: name the image to publish " +

@@ -45,6 +45,11 @@ type Options struct {
 	// SkipSign publishes without a signature, for projects that do not
 	// require one. The default is to sign.
 	SkipSign bool
+	// SignatureFormat is where signatures go: "tag" for cosign's sha256-<hex>.sig tag,
+	// "referrers" for untagged OCI 1.1 referrers. The default, "", picks the referrers
+	// format for Harbor 2.15 and later and the tag scheme otherwise, by the version Harbor
+	// reports. Choose "referrers" where an immutable tag rule covers sha256-* tags.
+	SignatureFormat string
 	// TransparencyLogURL, when set, uploads the signature to that Rekor
 	// server. The default uploads nothing and needs no network.
 	TransparencyLogURL string
@@ -81,8 +86,14 @@ type Result struct {
 	Digest string
 	// Counts maps each severity Harbor reported to its number of
 	// findings. It is empty, not nil, when the scan produced no summary.
+	// For an index it holds, per severity, the largest count among its
+	// platform images.
 	Counts map[string]int64
-	// SignatureRef is the tag the signature was stored under, or "".
+	// PlatformCounts maps each platform image of an index, such as
+	// "linux/amd64", to its counts. It is nil for an image.
+	PlatformCounts map[string]map[string]int64
+	// SignatureRef is the tag the signature was stored under, the digest
+	// of its referrer manifest in the referrers format, or "".
 	SignatureRef string
 	// ArtifactURL links to the artifact in Harbor's web interface.
 	ArtifactURL string
@@ -115,6 +126,9 @@ func New(opts Options) (*Gate, error) {
 	if opts.Key == nil && !opts.SkipSign {
 		return nil, fmt.Errorf("%w: no signing key given; pass a cosign private key "+
 			"or skip signing explicitly", ErrInvalidOptions)
+	}
+	if err := checkSignatureFormat(opts.SignatureFormat); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
 	if err := checkTargetHost(opts.HarborURL, opts.Target); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)

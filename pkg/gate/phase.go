@@ -41,8 +41,14 @@ type State struct {
 	Digest string `json:"digest,omitempty"`
 	// SignatureRef is where the signature was stored.
 	SignatureRef string `json:"signatureRef,omitempty"`
-	// Scan is the progress of the scan wait.
+	// Scan is the progress of the scan wait of an image. An index waits for each platform
+	// image in Platforms instead.
 	Scan harbor.WaitState `json:"scan,omitzero"`
+	// SignatureFormat is the format the run signs in: "tag" or "referrers".
+	SignatureFormat string `json:"signatureFormat,omitempty"`
+	// Platforms are the platform images of a pushed index, which are signed and judged one
+	// by one. It is empty for an image.
+	Platforms []PlatformState `json:"platforms,omitempty"`
 }
 
 // StepResult is the outcome of one Step.
@@ -91,8 +97,15 @@ func (g *Gate) resolve(ctx context.Context, state State) (StepResult, error) {
 	if err := g.harbor.CheckRepositoryAccess(ctx, t.Project, t.Repository); err != nil {
 		return StepResult{}, fmt.Errorf("checking Harbor project %q: %w", t.Project, err)
 	}
-	g.emit(PhaseResolve, "Harbor %s responds, project %s is accessible", g.opts.HarborURL,
-		t.Project)
+	version, now, err := g.readHarborFacts(ctx)
+	if err != nil {
+		return StepResult{}, err
+	}
+	format := chooseSignatureFormat(g.opts.SignatureFormat, version)
+	g.emit(PhaseResolve, "Harbor %s (version %q) responds, project %s is accessible; "+
+		"signatures use the %s format", g.opts.HarborURL, version, t.Project, format)
+	state.SignatureFormat = string(format)
+	state.Scan.NotBefore = now
 	state.Phase = PhasePush
 	return StepResult{State: state}, nil
 }
@@ -113,7 +126,7 @@ func (g *Gate) push(ctx context.Context, state State) (StepResult, error) {
 		registry.WithTransport(g.opts.Transport),
 		registry.WithProgress(g.opts.Progress))
 	if err != nil {
-		return StepResult{}, fmt.Errorf("pushing to %s: %w", g.opts.Target, err)
+		return StepResult{}, fmt.Errorf("pushing to %s: %w", g.opts.Target, policyRefusal(err))
 	}
 	// Harbor records an artifact when the manifest PUT succeeds; reading
 	// it back by digest confirms that and gives the project id for the
@@ -123,6 +136,13 @@ func (g *Gate) push(ctx context.Context, state State) (StepResult, error) {
 		return StepResult{}, fmt.Errorf("reading the pushed artifact from Harbor: %w", err)
 	}
 	g.emit(PhasePush, "pushed %s", res.Digest)
+	if len(res.Children) > 0 {
+		state.Platforms = platformStates(artifact.References, res.Platforms)
+		for i := range state.Platforms {
+			state.Platforms[i].Scan.NotBefore = state.Scan.NotBefore
+		}
+		g.emit(PhasePush, "the index has %d platform images", len(state.Platforms))
+	}
 	state.ProjectID = artifact.ProjectID
 	state.Digest = res.Digest.DigestStr()
 	state.Phase = PhaseSign
@@ -135,30 +155,58 @@ func (g *Gate) sign(ctx context.Context, state State) (StepResult, error) {
 		g.emit(PhaseSign, "signing skipped")
 		return StepResult{State: state}, nil
 	}
-	digest := g.opts.Target.Repo.Digest(state.Digest)
 	opts := []signing.Option{
 		signing.WithAuth(g.auth),
 		signing.WithTransport(g.opts.Transport),
+		signing.WithFormat(signing.Format(state.SignatureFormat)),
+	}
+	if state.SignatureFormat == "" {
+		// A state stored before the format was recorded signed in the tag scheme.
+		opts[2] = signing.WithFormat(signing.FormatTag)
 	}
 	if g.opts.TransparencyLogURL != "" {
 		opts = append(opts, signing.WithTransparencyLog(g.opts.TransparencyLogURL))
 	}
+	sig, err := g.signAndVerify(ctx, state.Digest, opts)
+	if err != nil {
+		return StepResult{}, err
+	}
+	// Harbor 2.13 does not carry an index's signature over to its children, so each
+	// platform image gets its own for projects that allow only signed pulls.
+	for _, p := range state.Platforms {
+		if _, err := g.signAndVerify(ctx, p.Digest, opts); err != nil {
+			return StepResult{}, err
+		}
+	}
+	state.SignatureRef = sig.Ref.String()
+	if sig.Format == signing.FormatReferrers {
+		state.SignatureRef = sig.Digest.String()
+	}
+	g.emit(PhaseSign, "signed and verified, signature at %s", state.SignatureRef)
+	return StepResult{State: state}, nil
+}
+
+// signAndVerify signs one digest of the target repository and verifies the signature.
+func (g *Gate) signAndVerify(ctx context.Context, digestStr string,
+	opts []signing.Option) (*signing.Signature, error) {
+	digest := g.opts.Target.Repo.Digest(digestStr)
 	sig, err := signing.Sign(ctx, digest, g.opts.Key, opts...)
 	if err != nil {
-		return StepResult{}, fmt.Errorf("signing %s: %w", digest, err)
+		return nil, g.signatureRefusal(digest.String(), err)
 	}
 	if _, err := signing.Verify(ctx, digest, g.opts.Key.Verifier(), opts...); err != nil {
-		return StepResult{}, fmt.Errorf("verifying the signature of %s: %w", digest, err)
+		return nil, fmt.Errorf("verifying the signature of %s: %w", digest, policyRefusal(err))
 	}
-	g.emit(PhaseSign, "signed and verified, signature at %s", sig.Ref)
-	state.SignatureRef = sig.Ref.String()
-	return StepResult{State: state}, nil
+	return sig, nil
 }
 
 // scan polls the scan of the pushed digest once. A final status yields
 // the verdict; scans that fail, time out or can never happen become FAIL
 // verdicts, not errors.
 func (g *Gate) scan(ctx context.Context, state State) (StepResult, error) {
+	if len(state.Platforms) > 0 {
+		return g.scanPlatforms(ctx, state)
+	}
 	ref := g.artifactRef(state.Digest)
 	if state.Scan.Polls == 0 {
 		g.emit(PhaseScan, "waiting for Harbor's scan of %s", state.Digest)

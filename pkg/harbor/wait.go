@@ -128,6 +128,12 @@ type WaitState struct {
 	// LastError is the message of the last poll if it failed with an error that is retried,
 	// such as an HTTP 5xx status or a network error. A successful poll clears it.
 	LastError string `json:"lastError,omitempty"`
+	// NotBefore, when set, is a time on Harbor's clock from before the push. A final report
+	// whose scan started earlier is stale and does not end the wait: it describes an
+	// earlier push. Harbor's scan on push replaces such a report with a Pending one shortly
+	// after the push, and when scan on push is off PollScan requests a scan once the grace
+	// period has passed. The zero time accepts any final report.
+	NotBefore time.Time `json:"notBefore,omitzero"`
 }
 
 // PollScan does one step of a wait for the artifact's scan and returns the scan read, the
@@ -135,7 +141,7 @@ type WaitState struct {
 // the returned state to each later one.
 //
 // A step reads the scan overview once. If no scan has started when the grace period has
-// passed, it calls StartScan. A zero delay means that the wait is over: either the returned
+// passed, it calls StartScan, and so it does for a stale report (see WaitState.NotBefore). A zero delay means that the wait is over: either the returned
 // error is set, or the status is final. A final Error or Stopped status is no error of the
 // wait. The error wraps ErrNotScannable when Harbor will never scan the artifact and
 // ErrScanTimeout after opts.Timeout.
@@ -156,7 +162,8 @@ func (c *Client) PollScan(ctx context.Context, ref ArtifactRef, state WaitState,
 	state.Polls++
 
 	s, err := c.Scan(ctx, ref)
-	if err == nil && s.Status == ScanNotStarted {
+	stale := err == nil && s.startedBefore(state.NotBefore)
+	if err == nil && (s.Status == ScanNotStarted || stale) {
 		err = c.startScanAfterGrace(ctx, ref, &state, now, opts)
 	}
 	if err != nil {
@@ -173,7 +180,7 @@ func (c *Client) PollScan(ctx context.Context, ref ArtifactRef, state WaitState,
 		return s, state, 0, fmt.Errorf("waiting for scan of %s: %w: it has no scan overview "+
 			"and no vulnerabilities addition link, so Harbor has no usable scanner or the "+
 			"scanner does not support this artifact", ref, ErrNotScannable)
-	case s.Status.Final():
+	case s.Status.Final() && !stale:
 		return s, state, 0, nil
 	}
 	deadline := state.FirstSeen.Add(opts.Timeout)
@@ -182,11 +189,24 @@ func (c *Client) PollScan(ctx context.Context, ref ArtifactRef, state WaitState,
 	}
 
 	delay := opts.backoff(state.Polls)
-	if s.Status == ScanNotStarted {
+	if s.Status == ScanNotStarted || stale {
 		// Poll again when the grace period ends, so that the scan is requested in time.
 		delay = min(delay, graceEnd(state, opts).Sub(now))
 	}
 	return s, state, min(delay, deadline.Sub(now)), nil
+}
+
+// startedBefore reports whether s is a final report of a scan that started before
+// notBefore, and so of an earlier push. A zero notBefore never makes a report stale.
+func (s Scan) startedBefore(notBefore time.Time) bool {
+	if notBefore.IsZero() || !s.Status.Final() || s.Status == ScanNotScannable {
+		return false
+	}
+	started := s.Start
+	if started.IsZero() {
+		started = s.End
+	}
+	return !started.IsZero() && started.Before(notBefore)
 }
 
 // graceEnd returns the time from which StartScan is called for an artifact without a scan.

@@ -106,6 +106,12 @@ var apiRoutes = []apiRoute{
 		(*apiCall).updateWebhookPolicy),
 	route(http.MethodDelete, webhookPolicyPath+"/{webhook_policy_id}",
 		(*apiCall).deleteWebhookPolicy),
+	route(http.MethodGet, immutableRulePath, (*apiCall).listImmutableRules),
+	route(http.MethodPost, immutableRulePath, (*apiCall).createImmutableRule),
+	route(http.MethodPut, immutableRulePath+"/{immutable_rule_id}",
+		(*apiCall).updateImmutableRule),
+	route(http.MethodDelete, immutableRulePath+"/{immutable_rule_id}",
+		(*apiCall).deleteImmutableRule),
 }
 
 // serveAPI routes a REST API request on its escaped path: every segment is unescaped once,

@@ -10,10 +10,6 @@ import (
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/models"
 )
 
-// harborVersion is the version that /systeminfo reports to authenticated callers, in
-// Harbor's "<release>-<commit>" form.
-const harborVersion = "v2.13.5-double"
-
 func (c *apiCall) ping() *apiError {
 	c.w.Header().Set("Content-Type", "text/plain")
 	c.w.WriteHeader(http.StatusOK)
@@ -32,7 +28,7 @@ func (c *apiCall) systemInfo() *apiError {
 		BannerMessage:    new(string),
 	}
 	if c.caller.kind != anonymous {
-		version, external, host := harborVersion, c.s.baseURL, c.s.host
+		version, external, host := c.s.harborVersion, c.s.baseURL, c.s.host
 		restriction, storage := "everyone", "filesystem"
 		now := strfmt.DateTime(c.now.UTC())
 		hasCARoot, notifications := c.s.caPEM != nil, true

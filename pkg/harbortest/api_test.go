@@ -8,6 +8,7 @@ import (
 
 	v2client "github.com/goharbor/go-client/pkg/sdk/v2.0/client"
 	artifactapi "github.com/goharbor/go-client/pkg/sdk/v2.0/client/artifact"
+	"github.com/goharbor/go-client/pkg/sdk/v2.0/client/immutable"
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/client/ping"
 	projectapi "github.com/goharbor/go-client/pkg/sdk/v2.0/client/project"
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/client/project_metadata"
@@ -81,6 +82,14 @@ func TestAPIRoutesMatchSwagger(t *testing.T) {
 	getArtifact(t, admin, "multi", "v1", nil)
 	exerciseArtifactRoutes(t, srv, admin)
 	exerciseWebhookRoutes(t, admin)
+	ruleID := exerciseImmutableRoutes(t, admin)
+	_, err = admin.Immutable.UpdateImmuRule(ctx, immutable.NewUpdateImmuRuleParams().
+		WithProjectNameOrID("demo").WithImmutableRuleID(ruleID).
+		WithImmutableRule(immutableRule("v*", "**")))
+	call("update immutable rule", err)
+	_, err = admin.Immutable.DeleteImmuRule(ctx, immutable.NewDeleteImmuRuleParams().
+		WithProjectNameOrID("demo").WithImmutableRuleID(ruleID))
+	call("delete immutable rule", err)
 
 	covered := srv.Stats().APIRequests
 	for _, r := range apiRoutes {
@@ -146,8 +155,8 @@ func TestSystemInfoByCaller(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if robot.Payload.HarborVersion == nil || *robot.Payload.HarborVersion != harborVersion {
-		t.Errorf("robot harbor_version = %v, want %s", robot.Payload.HarborVersion, harborVersion)
+	if robot.Payload.HarborVersion == nil || *robot.Payload.HarborVersion != DefaultHarborVersion {
+		t.Errorf("robot harbor_version = %v, want %s", robot.Payload.HarborVersion, DefaultHarborVersion)
 	}
 }
 

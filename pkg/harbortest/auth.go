@@ -25,28 +25,32 @@ type principal struct {
 
 // Permissions as Harbor names them, "<resource>:<action>".
 const (
-	permPull           = "repository:pull"
-	permPush           = "repository:push"
-	permDelete         = "repository:delete"
-	permProjectRead    = "project:read"
-	permProjectUpdate  = "project:update"
-	permMetadataRead   = "metadata:read"
-	permMetadataList   = "metadata:list"
-	permMetadataCreate = "metadata:create"
-	permMetadataUpdate = "metadata:update"
-	permArtifactRead   = "artifact:read"
-	permArtifactList   = "artifact:list"
-	permAccessoryList  = "accessory:list"
-	permAdditionRead   = "artifact-addition:read"
-	permTagList        = "tag:list"
-	permScanCreate     = "scan:create"
-	permScanRead       = "scan:read"
-	permScanStop       = "scan:stop"
-	permPolicyList     = "notification-policy:list"
-	permPolicyCreate   = "notification-policy:create"
-	permPolicyRead     = "notification-policy:read"
-	permPolicyUpdate   = "notification-policy:update"
-	permPolicyDelete   = "notification-policy:delete"
+	permPull            = "repository:pull"
+	permPush            = "repository:push"
+	permDelete          = "repository:delete"
+	permProjectRead     = "project:read"
+	permProjectUpdate   = "project:update"
+	permMetadataRead    = "metadata:read"
+	permMetadataList    = "metadata:list"
+	permMetadataCreate  = "metadata:create"
+	permMetadataUpdate  = "metadata:update"
+	permArtifactRead    = "artifact:read"
+	permArtifactList    = "artifact:list"
+	permAccessoryList   = "accessory:list"
+	permAdditionRead    = "artifact-addition:read"
+	permTagList         = "tag:list"
+	permScanCreate      = "scan:create"
+	permScanRead        = "scan:read"
+	permScanStop        = "scan:stop"
+	permPolicyList      = "notification-policy:list"
+	permPolicyCreate    = "notification-policy:create"
+	permPolicyRead      = "notification-policy:read"
+	permPolicyUpdate    = "notification-policy:update"
+	permPolicyDelete    = "notification-policy:delete"
+	permImmutableList   = "immutable-tag:list"
+	permImmutableCreate = "immutable-tag:create"
+	permImmutableUpdate = "immutable-tag:update"
+	permImmutableDelete = "immutable-tag:delete"
 )
 
 // guestPermissions apply to everyone, anonymous callers included, on a public project.
@@ -66,7 +70,8 @@ var robotPermissions = []string{
 var projectAdminPermissions = append([]string{
 	permPush, permDelete, permProjectUpdate, permMetadataCreate, permMetadataUpdate,
 	permScanCreate, permScanStop, permPolicyList, permPolicyCreate, permPolicyRead,
-	permPolicyUpdate, permPolicyDelete,
+	permPolicyUpdate, permPolicyDelete, permImmutableList, permImmutableCreate,
+	permImmutableUpdate, permImmutableDelete,
 }, guestPermissions...)
 
 // authenticate resolves HTTP Basic credentials. It returns ok=false when credentials were

@@ -4,8 +4,10 @@
 // The double embeds a real registry (CNCF Distribution v3) under /v2/ and answers, in front
 // of it, what Harbor's core answers: the token service at /service/token, permission checks
 // on every registry request, artifact records for every manifest push (including cosign
-// signature accessories and OCI referrers), and a subset of the Harbor v2.0 REST API under
-// /api/v2.0. Its scanner produces vulnerability reports whose findings, timing and failures
+// signature accessories and OCI referrers), a subset of the Harbor v2.0 REST API under
+// /api/v2.0, and Harbor's project policies on the registry: vulnerability prevention and
+// cosign-only pulls (HTTP 412 PROJECTPOLICYVIOLATION) and immutable tag rules (HTTP 412
+// PRECONDITION). RegistryRequests returns a log of the /v2/ requests served. Its scanner produces vulnerability reports whose findings, timing and failures
 // come from a Fixture, and whose status advances with an injectable Clock, so tests with a
 // fake clock never sleep. Like Harbor, it stores project webhook policies and, when a scan
 // reaches a final status, posts one webhook per scanned digest to each enabled policy in

@@ -55,7 +55,10 @@ type config struct {
 	scanner       bool
 	registryLog   io.Writer
 	webhookRetry  func(failures int) time.Duration
-	errs          []error
+	harborVersion string
+	// mountUnauthorized makes blob mounts from an unreadable repository fail with 401.
+	mountUnauthorized bool
+	errs              []error
 }
 
 func defaultConfig() config {
@@ -70,7 +73,33 @@ func defaultConfig() config {
 		scanner:       true,
 		registryLog:   io.Discard,
 		webhookRetry:  harborRetryDelay,
+		harborVersion: DefaultHarborVersion,
 	}
+}
+
+// DefaultHarborVersion is the version that /systeminfo reports to authenticated callers
+// unless WithHarborVersion sets another, in Harbor's "<release>-<commit>" form.
+const DefaultHarborVersion = "v2.13.5-double"
+
+// WithHarborVersion sets the harbor_version that /systeminfo reports to authenticated
+// callers, such as "v2.15.0-abcdef12". The default is DefaultHarborVersion. It changes no
+// behaviour of the double.
+func WithHarborVersion(version string) Option {
+	return func(c *config) {
+		if version == "" {
+			c.errs = append(c.errs, fmt.Errorf("invalid Harbor version: empty"))
+			return
+		}
+		c.harborVersion = version
+	}
+}
+
+// WithMountUnauthorized makes a cross-repository blob mount answer 401 with a challenge
+// for pull on the source repository when the token lacks that pull, instead of starting a
+// plain upload as Distribution does. Clients must then retry the upload without the mount.
+// By default the double behaves as Distribution.
+func WithMountUnauthorized() Option {
+	return func(c *config) { c.mountUnauthorized = true }
 }
 
 // WithAddr sets the listen address. The default is "127.0.0.1:0", a free loopback port.

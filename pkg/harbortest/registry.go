@@ -82,39 +82,44 @@ func requiredAction(method string) string {
 }
 
 // serveRegistry checks the bearer token of a /v2/ request, then serves it itself or passes
-// it to Distribution, recording what Harbor's core records.
-//
-// NOTE: Harbor's pull policies (prevent_vul with severity, enable_content_trust_cosign) and
-// immutable tag rules are not enforced here yet, so such pulls and pushes succeed.
+// it to Distribution, recording what Harbor's core records. It applies Harbor's project
+// policies on the way: cosign content trust and vulnerability prevention on manifest pulls,
+// and immutable tag rules on manifest pushes. Every request lands in the request log.
 func (s *Server) serveRegistry(w http.ResponseWriter, r *http.Request) {
+	recorder := &statusRecorder{ResponseWriter: w}
+	defer s.logRegistryRequest(r, recorder)
+	w = recorder
 	w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
 	route := parseRegistryPath(r.URL.Path)
 	claims, ok := s.checkRegistryAccess(w, r, route)
 	if !ok {
 		return
 	}
+	isManifest := route.kind == "manifests"
 	switch {
-	case route.kind == "manifests" && r.Method == http.MethodPut:
+	case isManifest && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		if apiErr := s.checkPullPolicies(r, route, claims); apiErr != nil {
+			writeError(w, apiErr)
+			return
+		}
+		s.registry.ServeHTTP(w, r)
+	case isManifest && r.Method == http.MethodPut:
+		if apiErr := s.checkImmutable(route); apiErr != nil {
+			writeError(w, apiErr)
+			return
+		}
 		s.putManifest(w, r, route, claims.Subject)
-	case route.kind == "manifests" && r.Method == http.MethodDelete:
+	case isManifest && r.Method == http.MethodDelete:
 		s.deleteManifest(w, r, route)
 	case route.kind == "referrers" && r.Method == http.MethodGet:
 		s.serveReferrers(w, r, route)
 	case route.kind == "blobs" && r.Method == http.MethodPost && r.URL.Query().Has("mount"):
-		from := r.URL.Query().Get("from")
-		if !claims.allows("repository", from, "pull") {
-			// Like Distribution, start a plain upload when the source may not be read.
-			query := r.URL.Query()
-			query.Del("mount")
-			query.Del("from")
-			r.URL.RawQuery = query.Encode()
-		}
-		s.registry.ServeHTTP(w, r)
+		s.mountBlob(w, r, claims)
 	case route.kind == "blobs" && r.Method == http.MethodPut &&
 		strings.HasPrefix(route.rest, "uploads/"):
-		recorder := &statusRecorder{ResponseWriter: w}
-		s.registry.ServeHTTP(recorder, r)
-		if recorder.status == http.StatusCreated {
+		upload := &statusRecorder{ResponseWriter: w}
+		s.registry.ServeHTTP(upload, r)
+		if upload.status == http.StatusCreated {
 			s.mu.Lock()
 			s.stats.BlobUploads++
 			s.mu.Unlock()
@@ -122,6 +127,26 @@ func (s *Server) serveRegistry(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.registry.ServeHTTP(w, r)
 	}
+}
+
+// mountBlob serves a cross-repository blob mount. When the token may not pull from the
+// source repository, Distribution starts a plain upload instead, which is the default
+// here too. With WithMountUnauthorized the double returns 401 with a challenge for pull
+// on the source, as a registry behind a stricter token service does.
+func (s *Server) mountBlob(w http.ResponseWriter, r *http.Request, claims *tokenClaims) {
+	from := r.URL.Query().Get("from")
+	if !claims.allows("repository", from, "pull") {
+		if s.mountUnauthorized {
+			s.challenge(w, fmt.Sprintf("repository:%s:pull", from), "insufficient_scope",
+				fmt.Sprintf("unauthorized to access repository: %s, action: pull", from))
+			return
+		}
+		query := r.URL.Query()
+		query.Del("mount")
+		query.Del("from")
+		r.URL.RawQuery = query.Encode()
+	}
+	s.registry.ServeHTTP(w, r)
 }
 
 // checkRegistryAccess verifies the bearer token and the action it grants. On failure it

@@ -61,6 +61,9 @@ type Server struct {
 	autoScans         sync.WaitGroup
 	webhooks          webhookState
 	sender            *webhookSender
+	harborVersion     string
+	mountUnauthorized bool
+	requests          []RegistryRequest
 }
 
 // Stats counts what clients did, so tests can assert for example that a run pushed exactly
@@ -111,7 +114,9 @@ func New(opts ...Option) (*Server, error) {
 		webhooks: webhookState{
 			policies: map[int64]*models.WebhookPolicy{}, pending: map[*report]*scanNotice{},
 		},
-		sender: newWebhookSender(cfg.webhookRetry),
+		sender:            newWebhookSender(cfg.webhookRetry),
+		harborVersion:     cfg.harborVersion,
+		mountUnauthorized: cfg.mountUnauthorized,
 	}
 	for _, p := range cfg.projects {
 		if _, err := s.store.addProject(p, s.clock.Now()); err != nil {
@@ -254,6 +259,26 @@ func (s *Server) CreateProject(p Project) error {
 	if _, err := s.store.addProject(p, s.clock.Now()); err != nil {
 		return fmt.Errorf("creating project: %w", err)
 	}
+	return nil
+}
+
+// SetProjectMetadata sets one project metadata key, as PUT
+// /projects/{p}/metadatas/{meta_name} does, for example "prevent_vul" to "true". It wraps
+// ErrInvalid for an unknown project, key or value.
+func (s *Server) SetProjectMetadata(project, key, value string) error {
+	key, value, err := validateMetadata(map[string]string{key: value})
+	if err != nil {
+		return fmt.Errorf("setting project metadata: %w: %w", ErrInvalid, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.store.projects[project]
+	if p == nil {
+		return fmt.Errorf("setting project metadata: %w: project %q does not exist",
+			ErrInvalid, project)
+	}
+	p.metadata[key] = value
+	p.updated = s.clock.Now()
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goharbor/go-client/pkg/sdk/v2.0/models"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -23,6 +24,7 @@ type project struct {
 	name           string
 	metadata       map[string]string
 	withoutScanner bool
+	immutableRules []*models.ImmutableRule
 	created        time.Time
 	updated        time.Time
 }

@@ -29,6 +29,11 @@ type Result struct {
 	// Children are the manifests an index lists, with their platforms,
 	// or nil when the pushed manifest is an image.
 	Children []v1.Descriptor
+	// Platforms are the children that are platform images: image
+	// manifests whose platform is known and that carry no in-toto layer.
+	// Attestation manifests, which BuildKit lists with the platform
+	// unknown/unknown, are left out. It is nil for an image.
+	Platforms []v1.Descriptor
 	// BlobsUploaded counts the layers and configs sent to the registry.
 	BlobsUploaded int
 	// BlobsMounted counts the blobs the registry mounted from another
@@ -51,7 +56,8 @@ type Result struct {
 // registry without the referrers API: go-containerregistry then reads and
 // updates the referrers fallback tag. Push returns an error wrapping
 // ErrDigestMismatch when the registry reports a digest that differs from
-// the source's digest.
+// the source's digest. It returns a *PolicyError when Harbor refused a
+// request with HTTP 412, such as a manifest PUT to an immutable tag.
 func Push(
 	ctx context.Context, src *Source, target name.Reference, opts ...Option,
 ) (*Result, error) {
@@ -75,7 +81,7 @@ func Push(
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w: %w", ctxErr, err)
 		}
-		return nil, fmt.Errorf("pushing %s to %s: %w", src, target, err)
+		return nil, fmt.Errorf("pushing %s to %s: %w", src, target, ClassifyError(err))
 	}
 	return newResult(src, target, recorder)
 }
@@ -150,6 +156,9 @@ func newResult(src *Source, target name.Reference, recorder *pushRecorder) (*Res
 			return nil, fmt.Errorf("reading index of %s: %w", src, err)
 		}
 		res.Children = m.Manifests
+		if res.Platforms, err = platformImages(idx); err != nil {
+			return nil, fmt.Errorf("reading index of %s: %w", src, err)
+		}
 	}
 	counts := recorder.blobCounts()
 	res.BlobsUploaded, res.BlobsMounted, res.BlobsSkipped =

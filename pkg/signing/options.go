@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 )
 
@@ -27,7 +29,26 @@ type settings struct {
 	userAgent   string
 	annotations map[string]string
 	rekorURL    string
+	format      Format
 }
+
+// Format is the storage form of a cosign signature in the registry: a tag or a referrer.
+type Format string
+
+// Signature formats.
+const (
+	// FormatTag is cosign's tag scheme: a manifest tagged sha256-<hex>.sig in the image's
+	// repository, whose layers are the signatures. Harbor 2.5 and later record it as a
+	// signature.cosign accessory, and cosign verify reads it by default. An immutable tag
+	// rule that matches the tag makes every later signature of the digest fail, because
+	// each one rewrites the tag.
+	FormatTag Format = "tag"
+	// FormatReferrers stores each signature as an untagged OCI 1.1 referrer: a manifest
+	// whose subject is the image and whose artifactType is ArtifactTypeSignature. Harbor
+	// v2.13 records it as a signature.cosign accessory too, and no tag rule applies to it.
+	// cosign verify reads it only with --experimental-oci11.
+	FormatReferrers Format = "referrers"
+)
 
 // WithAuth sets the credentials for the registry, for example
 // &authn.Basic{Username: robot, Password: secret}. The default is WithKeychain's default.
@@ -78,10 +99,20 @@ func WithTransparencyLog(rekorURL string) Option {
 	return func(s *settings) { s.rekorURL = rekorURL }
 }
 
+// WithFormat sets where Sign stores the signature and where Verify looks for it:
+// FormatTag or FormatReferrers. The default is FormatTag.
+func WithFormat(format Format) Option {
+	return func(s *settings) { s.format = format }
+}
+
 func makeSettings(opts []Option) (*settings, error) {
-	s := &settings{userAgent: defaultUserAgent()}
+	s := &settings{userAgent: defaultUserAgent(), format: FormatTag}
 	for _, opt := range opts {
 		opt(s)
+	}
+	if s.format != FormatTag && s.format != FormatReferrers {
+		return nil, fmt.Errorf("invalid signature format %q: use %q or %q", s.format,
+			FormatTag, FormatReferrers)
 	}
 	if s.auth != nil && s.keychain != nil {
 		return nil, errors.New("invalid options: WithAuth and WithKeychain are both set; pass one")
@@ -114,20 +145,37 @@ func checkRekorURL(raw string) error {
 
 // registryOptions returns the options for cosign's OCI client. They replace its defaults,
 // which authenticate with authn.DefaultKeychain and send no cosign User-Agent.
-func (s *settings) registryOptions(ctx context.Context) []ociremote.Option {
+//
+// Every request carries a token for push and pull on repo, reads included. Harbor lets a
+// client through its vulnerability-prevention and cosign content-trust checks only when
+// its token grants push (Harbor v2.13 src/server/middleware/util/util.go), and a client
+// that asks for pull alone when it reads gets a token without push.
+func (s *settings) registryOptions(ctx context.Context,
+	repo name.Repository) ([]ociremote.Option, error) {
+	auth := s.auth
+	if auth == nil {
+		var err error
+		if auth, err = s.keychain.Resolve(repo.Registry); err != nil {
+			return nil, fmt.Errorf("resolving credentials for %s: %w", repo.RegistryStr(), err)
+		}
+	}
+	base := s.transport
+	if base == nil {
+		base = remote.DefaultTransport
+	}
+	base = transport.NewRetry(transport.NewUserAgent(base, s.userAgent))
+	authorized, err := transport.NewWithContext(ctx, repo.Registry, auth, base,
+		[]string{repo.Scope(transport.PushScope)})
+	if err != nil {
+		return nil, fmt.Errorf("authenticating to %s for push and pull on %s: %w",
+			repo.RegistryStr(), repo.RepositoryStr(), err)
+	}
 	remoteOpts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithUserAgent(s.userAgent),
+		remote.WithTransport(authorized),
 	}
-	if s.auth != nil {
-		remoteOpts = append(remoteOpts, remote.WithAuth(s.auth))
-	} else {
-		remoteOpts = append(remoteOpts, remote.WithAuthFromKeychain(s.keychain))
-	}
-	if s.transport != nil {
-		remoteOpts = append(remoteOpts, remote.WithTransport(s.transport))
-	}
-	return []ociremote.Option{ociremote.WithRemoteOptions(remoteOpts...)}
+	return []ociremote.Option{ociremote.WithRemoteOptions(remoteOpts...)}, nil
 }
 
 // defaultUserAgent builds a User-Agent of the form cosign's CLI sends. The CLI's helper reads

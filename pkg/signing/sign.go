@@ -16,6 +16,8 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/sigstore/pkg/signature/options"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
+
+	"github.com/druppie/harbor-gate/pkg/registry"
 )
 
 // ErrImageNotFound is returned, wrapped, when the registry has no manifest for the digest to
@@ -24,10 +26,14 @@ var ErrImageNotFound = errors.New("image not found")
 
 // Signature describes a cosign signature of one image digest.
 type Signature struct {
-	// Ref is the tag of the signature manifest, <repository>:sha256-<hex>.sig.
+	// Format is the storage form of the signature.
+	Format Format
+	// Ref is the tag of the signature manifest, <repository>:sha256-<hex>.sig, in
+	// FormatTag. It is the zero name.Tag in FormatReferrers, which uses no tag.
 	Ref name.Tag
-	// Digest is the digest of the signature manifest under Ref after Sign returned. It is the
-	// digest of the manifest bytes Sign pushed, or of the manifest already there when Written
+	// Digest is the digest of the signature manifest after Sign returned: in FormatTag the
+	// manifest under Ref, in FormatReferrers the referrer manifest that holds the signature.
+	// It is the digest of the manifest Sign pushed, or of the one already there when Written
 	// is false.
 	Digest name.Digest
 	// Payload is the signed simple-signing payload (JSON naming the image digest).
@@ -40,17 +46,21 @@ type Signature struct {
 	Written bool
 }
 
-// Sign signs the image at digest with key and pushes the signature to the image's repository
-// under the tag sha256-<hex>.sig. When that tag already holds a signature of the same payload
-// by the same key, Sign pushes nothing and returns the existing one with Written false. A new
-// signature is appended to the signatures already under the tag.
+// Sign signs the image at digest with key and pushes the signature to the image's repository.
+// In FormatTag, the default, it stores the signature under the tag sha256-<hex>.sig. When
+// that tag already holds a signature of the same payload by the same key, Sign pushes
+// nothing and returns the existing one with Written false. A new signature is appended to
+// the signatures already under the tag. In FormatReferrers (WithFormat) it pushes a
+// referrer manifest with the signature, unless a referrer already holds a matching one.
 //
 // Sign reads the image manifest first and returns ErrImageNotFound when it is missing. It
-// uploads to a transparency log only with WithTransparencyLog.
+// uploads to a transparency log only with WithTransparencyLog. When Harbor refuses the push
+// with HTTP 412, for example because an immutable tag rule covers the signature tag, the
+// error wraps a *registry.PolicyError.
 //
-// NOTE: for an image index Sign signs the index digest only. Harbor 2.13 does not pass an index
+// For an image index Sign signs the index digest only. Harbor 2.13 does not pass an index
 // signature on to its child manifests, so its cosign content-trust policy rejects pulls of
-// unsigned children. Sign each child digest as well where that policy is on.
+// unsigned children: sign each child digest as well where that policy is on.
 func Sign(ctx context.Context, digest name.Digest, key *Key, opts ...Option) (*Signature, error) {
 	if key == nil {
 		return nil, fmt.Errorf("signing %s: %w: the key is nil", digest, ErrInvalidKey)
@@ -63,7 +73,10 @@ func Sign(ctx context.Context, digest name.Digest, key *Key, opts ...Option) (*S
 		return nil, err
 	}
 
-	registryOpts := s.registryOptions(ctx)
+	registryOpts, err := s.registryOptions(ctx, digest.Repository)
+	if err != nil {
+		return nil, fmt.Errorf("signing %s: %w", digest, err)
+	}
 	entity, err := fetchEntity(digest, registryOpts)
 	if err != nil {
 		return nil, err
@@ -71,6 +84,9 @@ func Sign(ctx context.Context, digest name.Digest, key *Key, opts ...Option) (*S
 	sig, err := signPayload(ctx, digest, key, s.annotations)
 	if err != nil {
 		return nil, err
+	}
+	if s.format == FormatReferrers {
+		return signReferrer(ctx, digest, key, sig, s, registryOpts)
 	}
 
 	match, existing, err := findDuplicate(entity, sig, key)
@@ -110,7 +126,7 @@ func fetchEntity(digest name.Digest, registryOpts []ociremote.Option) (oci.Signe
 			digest, ErrImageNotFound, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", digest, err)
+		return nil, fmt.Errorf("reading %s: %w", digest, registry.ClassifyError(err))
 	}
 	return entity, nil
 }
@@ -178,7 +194,7 @@ func writeSignature(digest name.Digest, entity oci.SignedEntity, sig oci.Signatu
 	}
 	pinned := pinnedSignatures{SignedEntity: signed, signatures: sigs}
 	if err := ociremote.WriteSignatures(digest.Repository, pinned, registryOpts...); err != nil {
-		return nil, fmt.Errorf("pushing signature of %s: %w", digest, err)
+		return nil, fmt.Errorf("pushing signature of %s: %w", digest, registry.ClassifyError(err))
 	}
 	return sigs, nil
 }
@@ -214,6 +230,7 @@ func describe(digest name.Digest, sig oci.Signature, sigs oci.Signatures, writte
 		return nil, fmt.Errorf("reading signature of %s: %w", digest, err)
 	}
 	return &Signature{
+		Format:          FormatTag,
 		Ref:             ref,
 		Digest:          ref.Context().Digest(manifestDigest.String()),
 		Payload:         body,

@@ -15,8 +15,9 @@ import (
 // (*cosign.ErrNoSignaturesFound) from signatures that fail (*cosign.ErrNoMatchingSignatures).
 var ErrNotVerified = errors.New("no signature verifies with the public key")
 
-// Verify checks the cosign signatures stored under the signature tag of digest with verifier
-// and returns how many verify. A signature counts when its signature is valid for its payload,
+// Verify checks the cosign signatures of digest with verifier and returns how many verify.
+// It reads those under the signature tag in FormatTag, the default, and those in the last
+// signature referrer of digest in FormatReferrers, falling back to the tag when that fails. A signature counts when its signature is valid for its payload,
 // the payload names digest, and the payload carries every annotation set with WithAnnotations.
 //
 // Verify works offline apart from the registry: it consults no transparency log, certificate
@@ -34,8 +35,13 @@ func Verify(ctx context.Context, digest name.Digest, verifier signature.Verifier
 	if err != nil {
 		return 0, err
 	}
+	registryOpts, err := s.registryOptions(ctx, digest.Repository)
+	if err != nil {
+		return 0, fmt.Errorf("verifying %s: %w", digest, err)
+	}
 	checkOpts := &cosign.CheckOpts{
-		RegistryClientOpts: s.registryOptions(ctx),
+		RegistryClientOpts: registryOpts,
+		ExperimentalOCI11:  s.format == FormatReferrers,
 		SigVerifier:        verifier,
 		ClaimVerifier:      cosign.SimpleClaimVerifier,
 		Annotations:        toOptional(s.annotations),

@@ -118,6 +118,11 @@ func TestPublishBadInput(t *testing.T) {
 		wantCode: cli.ExitUsage,
 		wantText: []string{`"ftp://harbor"`, "https"},
 	}, {
+		name:     "unknown signature format",
+		args:     append(e.args("app"), "--signature-format", "bundle"),
+		wantCode: cli.ExitUsage,
+		wantText: []string{`"bundle"`, "tag or referrers"},
+	}, {
 		name:     "negative timeout",
 		args:     append(e.args("app"), "--timeout", "-5s"),
 		wantCode: cli.ExitUsage,

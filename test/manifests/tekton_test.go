@@ -20,10 +20,7 @@ import (
 
 // gateResults are the results both the Task and the ImageGate custom task
 // set, in the order the Task declares them.
-var gateResults = []string{
-	gate.ResultVerdict, gate.ResultReason, gate.ResultImageURL, gate.ResultImageDigest,
-	gate.ResultCounts, gate.ResultSignatureRef, gate.ResultArtifactURL,
-}
+var gateResults = gate.ResultNames()
 
 // customTaskParams are the params a CustomRun of an ImageGate accepts.
 var customTaskParams = []string{"source", "target", "severity", "timeout", "onFail"}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/druppie/harbor-gate/pkg/gate"
 	"github.com/druppie/harbor-gate/pkg/harbor"
+	"github.com/druppie/harbor-gate/pkg/registry"
 )
 
 // runFailure ends the current attempt of a run with a condition reason.
@@ -45,8 +46,10 @@ func (e *secretMissingError) Error() string {
 }
 
 // classifyStepError turns an error of a gate phase into a retryable runFailure, or returns
-// it unchanged when it is transient, so that the work queue repeats the phase.
-func classifyStepError(phase gate.Phase, err error) error {
+// it unchanged when it is transient, so that the work queue repeats the phase. ownSource
+// reports that the source is read with Harbor's own credentials, so that a registry error
+// in Resolve is Harbor's rather than the source's.
+func classifyStepError(phase gate.Phase, err error, ownSource bool) error {
 	if isTransient(err) {
 		return fmt.Errorf("phase %s: %w", phaseName(phase), err)
 	}
@@ -54,13 +57,16 @@ func classifyStepError(phase gate.Phase, err error) error {
 		return invalidSpec("%v", err)
 	}
 	reason := ReasonHarborError
-	switch phase {
-	case gate.PhasePush:
+	switch {
+	case phase == gate.PhasePush || (!ownSource && isSourceError(phase, err)):
 		reason = ReasonPushFailed
-	case gate.PhaseSign:
+	case phase == gate.PhaseSign:
 		reason = ReasonSignFailed
 	}
-	return &runFailure{reason: reason, message: err.Error(), retryable: true}
+	// Harbor refused the request by a project policy, such as an immutable
+	// tag rule matching the signature tag; a new attempt meets the same rule.
+	retryable := !errors.Is(err, gate.ErrPolicyRefused)
+	return &runFailure{reason: reason, message: err.Error(), retryable: retryable}
 }
 
 // isTransient reports whether a failed request may succeed when repeated unchanged:
@@ -87,6 +93,18 @@ func isTransient(err error) bool {
 	}
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		errors.Is(err, context.DeadlineExceeded)
+}
+
+// isSourceError reports whether err comes from reading the source image. Resolve opens
+// the source before it calls Harbor's API, and it reaches no other registry, so a
+// registry error there is the source's.
+func isSourceError(phase gate.Phase, err error) bool {
+	if phase != "" && phase != gate.PhaseResolve {
+		return false
+	}
+	var registryErr *transport.Error
+	return errors.As(err, &registryErr) || errors.Is(err, registry.ErrSourceNotFound) ||
+		errors.Is(err, registry.ErrInvalidSource)
 }
 
 func isCertificateError(err error) bool {

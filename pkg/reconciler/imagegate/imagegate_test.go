@@ -90,11 +90,12 @@ func TestReconcileRunsEveryPhase(t *testing.T) {
 			signatureRef := e.srv.Host() + "/" + project + "/" + tc.repository + ":" +
 				strings.Replace(e.digest, ":", "-", 1) + ".sig"
 			wantResults := map[string]string{
-				gate.ResultVerdict:      tc.wantVerdict,
-				gate.ResultImageURL:     e.target(tc.repository),
-				gate.ResultImageDigest:  e.digest,
-				gate.ResultCounts:       tc.wantCounts,
-				gate.ResultSignatureRef: signatureRef,
+				gate.ResultVerdict:        tc.wantVerdict,
+				gate.ResultImageURL:       e.target(tc.repository),
+				gate.ResultImageDigest:    e.digest,
+				gate.ResultCounts:         tc.wantCounts,
+				gate.ResultSignatureRef:   signatureRef,
+				gate.ResultPlatformCounts: "{}",
 				gate.ResultArtifactURL: gate.ArtifactURL(e.srv.URL(), state.ProjectID,
 					tc.repository, e.digest),
 			}
