@@ -56,3 +56,13 @@ integration: itest-bins
 
 clean:
 	rm -rf $(BIN)
+
+## bench: measure the controller's latency from the end of a Harbor scan to the
+## CustomRun's verdict, with webhooks and with polling alone (about 1 minute);
+## the numbers and the machine they came from are in BENCHMARKS.md
+BENCH_RUNS ?= 200
+
+.PHONY: bench
+
+bench:
+	$(GO) run ./test/bench/gatelatency -runs $(BENCH_RUNS)

@@ -140,7 +140,7 @@ func TestControllerRBAC(t *testing.T) {
 		"tekton.dev/customruns: watch",
 	}
 	wantNamespaced := []string{
-		"/configmaps: get", "/configmaps: list", "/configmaps: watch",
+		"/configmaps: get", "/configmaps: list", "/configmaps: watch", "/secrets: get",
 		"coordination.k8s.io/leases: create", "coordination.k8s.io/leases: delete",
 		"coordination.k8s.io/leases: get", "coordination.k8s.io/leases: list",
 		"coordination.k8s.io/leases: patch", "coordination.k8s.io/leases: update",
@@ -182,6 +182,67 @@ func TestControllerRBAC(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantNamespaced, gotNamespaced); diff != "" {
 		t.Errorf("grants of the controller in %s (-want +got):\n%s", systemNamespace, diff)
+	}
+}
+
+// webhookSecretName is the Secret in the controller's namespace that holds the
+// Authorization value of Harbor's webhook deliveries.
+const webhookSecretName = "harbor-gate-webhook"
+
+func TestNamespacedSecretRuleNamesWebhookSecret(t *testing.T) {
+	docs := loadDocuments(t)
+	found := false
+	for _, role := range objectsOf[*rbacv1.Role](docs) {
+		for i, rule := range role.Rules {
+			if !slices.Contains(rule.Resources, "secrets") {
+				continue
+			}
+			found = true
+			if diff := cmp.Diff([]string{webhookSecretName}, rule.ResourceNames); diff != "" {
+				t.Errorf("Role %s rule %d resourceNames (-want +got):\n%s", role.Name, i, diff)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no Role grants get on the Secret %s", webhookSecretName)
+	}
+}
+
+func TestWebhookService(t *testing.T) {
+	docs := loadDocuments(t)
+	svc := findNamed(objectsOf[*corev1.Service](docs), webhookSecretName,
+		func(s *corev1.Service) string { return s.Name })
+	if svc == nil {
+		t.Fatalf("no Service %s in config/", webhookSecretName)
+	}
+
+	d := controllerDeployment(t, docs)
+	if diff := cmp.Diff(d.Spec.Selector.MatchLabels, svc.Spec.Selector); diff != "" {
+		t.Errorf("Service selector differs from the Deployment's (-want +got):\n%s", diff)
+	}
+	if len(svc.Spec.Ports) != 1 {
+		t.Fatalf("Service has %d ports, want 1", len(svc.Spec.Ports))
+	}
+	port := svc.Spec.Ports[0]
+	if port.Port != 80 {
+		t.Errorf("Service port = %d, want 80", port.Port)
+	}
+
+	c := d.Spec.Template.Spec.Containers[0]
+	var containerPort int32
+	for _, p := range c.Ports {
+		if p.Name == port.TargetPort.StrVal {
+			containerPort = p.ContainerPort
+		}
+	}
+	if containerPort != 8090 {
+		t.Errorf("Service targetPort %q is container port %d, want 8090",
+			port.TargetPort.String(), containerPort)
+	}
+	for _, e := range c.Env {
+		if e.Name == "WEBHOOK_PORT" && e.Value != "8090" {
+			t.Errorf("env WEBHOOK_PORT = %q, want 8090", e.Value)
+		}
 	}
 }
 
@@ -383,8 +444,8 @@ func TestHarborGateConfigMap(t *testing.T) {
 	docs := loadDocuments(t)
 	cm := configMap(t, docs, v1alpha1.DefaultsConfigName)
 	wantKeys := []string{
-		"grace-period", "harbor-url", "max-poll-interval", "on-fail", "poll-interval",
-		"scan-timeout", "severity",
+		"core-sink-url", "grace-period", "harbor-url", "max-poll-interval", "on-fail",
+		"poll-interval", "scan-timeout", "severity", "webhook-fallback-poll-interval",
 	}
 	if diff := cmp.Diff(append([]string{"_example"}, wantKeys...), sortedKeys(cm.Data)); diff != "" {
 		t.Errorf("data keys (-want +got):\n%s", diff)

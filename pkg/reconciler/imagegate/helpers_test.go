@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,9 @@ import (
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	fakepipelineclient "github.com/tektoncd/pipeline/pkg/client/injection/client/fake"
 	fakecustomruninformer "github.com/tektoncd/pipeline/pkg/client/injection/informers/pipeline/v1beta1/customrun/fake"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,6 +33,7 @@ import (
 	"knative.dev/pkg/configmap"
 	"knative.dev/pkg/controller"
 	fakedynamicclient "knative.dev/pkg/injection/clients/dynamicclient/fake"
+	"knative.dev/pkg/logging"
 	"knative.dev/pkg/reconciler"
 	rtesting "knative.dev/pkg/reconciler/testing"
 
@@ -70,8 +75,8 @@ func TestMain(m *testing.M) {
 }
 
 // testFixture makes scans finish within 150ms of the fake clock. Repositories named
-// *vulnerable* get a Critical and a Low finding, *medium* one Medium finding, and *stuck*
-// never leave Running.
+// *vulnerable* get a Critical and a Low finding, *medium* one Medium finding, *stuck*
+// never leave Running, and *slow* stay Running for 20s.
 const testFixture = `
 pending: 50ms
 running: 100ms
@@ -85,6 +90,8 @@ rules:
       - {id: CVE-2024-0003, package: curl, version: 8.0.0, severity: Medium}
   - repository: "*/*stuck*"
     status: Running
+  - repository: "*/*slow*"
+    running: 20s
 `
 
 // env is one test's Harbor double, source image, fake clients and controller.
@@ -94,7 +101,16 @@ type env struct {
 	clock    *clocktesting.FakeClock
 	srv      *harbortest.Server
 	impl     *controller.Impl
+	r        *Reconciler
 	defaults map[string]string
+	// logs contains every entry that the controller logged through the context's logger.
+	logs *observer.ObservedLogs
+	// webhookSecret is the receiver's secret, or "" when the env has no webhook Secret.
+	webhookSecret string
+	// webhookURL is where the controller's receiver listens, or "" without webhooks.
+	webhookURL string
+	// webhookListener makes newImpl serve the receiver on a new loopback port.
+	webhookListener bool
 	// source is the source image reference in the double's public "staging" project.
 	source string
 	digest string
@@ -107,6 +123,11 @@ type envConfig struct {
 	gates    []*v1alpha1.ImageGate
 	secrets  []*corev1.Secret
 	defaults map[string]string
+	// webhookSecret, when set, is stored in the webhook Secret of the controller's
+	// namespace, and the controller serves its receiver on a loopback port.
+	webhookSecret string
+	// webhookListener serves the receiver without a webhook Secret when set.
+	webhookListener bool
 }
 
 func withImageGates(gates ...*v1alpha1.ImageGate) envOption {
@@ -120,6 +141,18 @@ func withSecrets(secrets ...*corev1.Secret) envOption {
 func withDefaults(data map[string]string) envOption {
 	return func(c *envConfig) { c.defaults = data }
 }
+
+// withWebhooks gives the controller a webhook Secret with the value secret and a
+// receiver on a loopback port. An empty secret starts the listener without the Secret.
+func withWebhooks(secret string) envOption {
+	return func(c *envConfig) {
+		c.webhookSecret = secret
+		c.webhookListener = true
+	}
+}
+
+// systemNamespace is the controller's namespace in tests.
+const systemNamespace = "harbor-gate"
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -157,6 +190,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		opt(&cfg)
 	}
 	e.defaults = cfg.defaults
+	e.webhookSecret = cfg.webhookSecret
 	e.startController(cfg)
 	return e
 }
@@ -194,7 +228,15 @@ func (e *env) pushSource() {
 }
 
 func (e *env) startController(cfg envConfig) {
-	ctx, _ := rtesting.SetupFakeContext(e.t)
+	core, logs := observer.New(zapcore.DebugLevel)
+	ctx, cancel, _ := rtesting.SetupFakeContextWithCancel(e.t,
+		func(ctx context.Context) context.Context {
+			tee := zapcore.NewTee(logging.FromContext(ctx).Desugar().Core(), core)
+			return logging.WithLogger(ctx, zap.New(tee).Sugar())
+		})
+	e.t.Cleanup(cancel)
+	e.logs = logs
+
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		e.t.Fatal(err)
@@ -207,17 +249,36 @@ func (e *env) startController(cfg envConfig) {
 	for _, s := range cfg.secrets {
 		e.createSecret(ctx, s)
 	}
+	if cfg.webhookSecret != "" {
+		e.createSecret(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: DefaultWebhookSecretName,
+				Namespace: systemNamespace},
+			Data: map[string][]byte{WebhookSecretKey: []byte(cfg.webhookSecret + "\n")},
+		})
+	}
 	e.ctx = ctx
+	e.webhookListener = cfg.webhookListener
 	e.impl = e.newImpl()
 }
 
 // newImpl builds a controller on the env's fake clients, as a restarted controller would.
 func (e *env) newImpl() *controller.Impl {
 	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.DefaultsConfigName, Namespace: "harbor-gate"},
-		Data:       e.defaults,
+		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.DefaultsConfigName,
+			Namespace: systemNamespace},
+		Data: e.defaults,
 	}
-	impl := newController(e.ctx, configmap.NewStaticWatcher(cm), e.clock)
+	cfg := controllerConfig{clock: e.clock, namespace: systemNamespace}
+	if e.webhookListener {
+		listener, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		cfg.webhooks.Listener = listener
+		e.webhookURL = "http://" + listener.Addr().String() + "/"
+	}
+	impl, r := newController(e.ctx, configmap.NewStaticWatcher(cm), cfg)
+	e.r = r
 	// Without leader election the generated reconciler skips every key until it is
 	// promoted, which sharedmain's leader elector would do.
 	leader, ok := impl.Reconciler.(reconciler.LeaderAware)

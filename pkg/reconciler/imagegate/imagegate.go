@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	versioned "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	"github.com/tektoncd/pipeline/pkg/client/injection/reconciler/pipeline/v1beta1/customrun"
@@ -49,6 +50,10 @@ type Reconciler struct {
 	runLister      listers.CustomRunLister
 	// clock is the source of time for start times, timeouts and the scan wait.
 	clock clock.Clock
+	// webhooks wakes runs in the scan phase when Harbor announces the end of a scan.
+	webhooks *webhookWaker
+	// relay sends each verdict to the core sink of config-harbor-gate, if one is set.
+	relay *verdictRelay
 }
 
 var _ customrun.Interface = (*Reconciler)(nil)
@@ -61,6 +66,7 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, run *v1beta1.CustomRun) 
 	}
 	switch {
 	case run.IsDone():
+		r.webhooks.unregister(runKey(run))
 		return nil
 	case !run.HasStarted():
 		r.markStarted(run)
@@ -68,13 +74,18 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, run *v1beta1.CustomRun) 
 	switch {
 	case run.IsCancelled():
 		r.fail(ctx, run, ReasonCancelled, cancelMessage(run))
-		return nil
 	case run.HasTimedOut(r.clock):
 		r.retryOrFail(ctx, run, ReasonTimedOut, fmt.Sprintf(
 			"the run did not finish within its timeout of %s", run.GetTimeout()))
-		return nil
+	default:
+		event := r.handle(ctx, run, r.advance(ctx, run))
+		if run.IsDone() {
+			r.webhooks.unregister(runKey(run))
+		}
+		return event
 	}
-	return r.handle(ctx, run, r.advance(ctx, run))
+	r.webhooks.unregister(runKey(run))
+	return nil
 }
 
 // restoreConditions puts back the stored conditions. The generated reconciler resets the
@@ -101,8 +112,13 @@ func (r *Reconciler) advance(ctx context.Context, run *v1beta1.CustomRun) error 
 	if err != nil {
 		return err
 	}
-	if wait := fields.NextStepAfter.Sub(r.clock.Now()); wait > 0 {
+	woken := r.wokenByWebhook(run, fields)
+	if wait := fields.NextStepAfter.Sub(r.clock.Now()); wait > 0 && !woken {
 		return controller.NewRequeueAfter(r.untilTimeout(run, wait))
+	}
+	if woken {
+		logging.FromContext(ctx).Debugw("A Harbor webhook woke the run",
+			zap.String(logKeyDigest, fields.State.Digest))
 	}
 	if fields.Run == nil {
 		if fields.Run, err = r.resolve(ctx, run); err != nil {
@@ -139,13 +155,33 @@ func (r *Reconciler) step(ctx context.Context, run *v1beta1.CustomRun, fields *E
 	if err != nil {
 		return invalidSpec("%v", err)
 	}
+
 	ctx, cancel := r.withRunDeadline(ctx, run)
 	defer cancel()
+	if before.Phase == gate.PhaseScan {
+		r.registerScan(ctx, run, fields, opts)
+	}
 	result, err := g.Step(ctx, before)
 	if err != nil {
-		return classifyStepError(before.Phase, err)
+		ownSource := opts.SourceKeychain == nil && sameRegistry(fields.Run)
+		return classifyStepError(before.Phase, err, ownSource)
+	}
+
+	if before.Phase == gate.PhaseScan && result.Result == nil {
+		result.Wait = r.scanWait(ctx, fields.Run, result.State.Scan, result.Wait)
 	}
 	return r.record(ctx, run, fields, before, result)
+}
+
+// sameRegistry reports whether the source is in the target's registry, which the gate
+// reads with Harbor's credentials unless a source credentials Secret is named.
+func sameRegistry(spec *RunSpec) bool {
+	source, err := name.ParseReference(spec.Source)
+	if err != nil {
+		return false
+	}
+	target, err := gate.ParseTarget(spec.Target)
+	return err == nil && source.Context().RegistryStr() == target.Repo.RegistryStr()
 }
 
 // hasSideEffects reports whether a phase writes to the registry.
@@ -214,7 +250,11 @@ func (r *Reconciler) record(ctx context.Context, run *v1beta1.CustomRun, fields 
 	}
 	r.recordPhase(ctx, run, fields.Run, before, result)
 	if result.Result != nil {
-		return r.complete(ctx, run, fields.Run.Spec.OnFail, result.Result)
+		if err := r.complete(ctx, run, fields.Run.Spec.OnFail, result.Result); err != nil {
+			return err
+		}
+		r.relay.send(verdictEvent(run, fields.Run, result.Result))
+		return nil
 	}
 	run.Status.MarkCustomRunRunning(ReasonRunning, "%s", progressMessage(fields))
 	if result.Wait > 0 {

@@ -26,7 +26,9 @@ func TestReconcileTransientErrorRetriesThroughQueue(t *testing.T) {
 	e := newEnv(t)
 	spec := e.gateSpec()
 	spec.Harbor.URL = closedURL
-	e.create(specRun(t, spec, e.params("app")...))
+	// The target's registry must be Harbor's host, so both name the closed port.
+	closedTarget := listener.Addr().String() + "/" + project + "/app:build-1"
+	e.create(specRun(t, spec, param(ParamSource, e.source), param(ParamTarget, closedTarget)))
 
 	var messages []string
 	for range 2 {

@@ -31,6 +31,10 @@ type ExtraFields struct {
 	// before it, for example those caused by the controller's own status updates, do
 	// nothing but requeue.
 	NextStepAfter time.Time `json:"nextStepAfter,omitzero"`
+	// ScanDigests are the digests whose Harbor scan events wake the run: the pushed
+	// digest and, for an image index, its children. They are read once per attempt, in
+	// the scan phase and only while the controller receives webhooks.
+	ScanDigests []string `json:"scanDigests,omitempty"`
 }
 
 // RunSpec is the resolved input of one attempt.
@@ -85,6 +89,8 @@ func (r *Reconciler) retryOrFail(ctx context.Context, run *v1beta1.CustomRun, re
 		r.fail(ctx, run, reason, message)
 		return
 	}
+	// The new attempt pushes again and registers its own digest in the scan phase.
+	r.webhooks.unregister(runKey(run))
 	now := metav1.Time{Time: r.clock.Now()}
 	attempt := run.Status.DeepCopy()
 	attempt.RetriesStatus = nil

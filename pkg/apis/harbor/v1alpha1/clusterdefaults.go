@@ -32,6 +32,12 @@ const (
 	DefaultsKeyScanTimeout = "scan-timeout"
 	// DefaultsKeyOnFail is Succeed or Fail.
 	DefaultsKeyOnFail = "on-fail"
+	// DefaultsKeyCoreSinkURL is the URL that receives a CloudEvent per
+	// verdict. It is a controller setting, not a spec default.
+	DefaultsKeyCoreSinkURL = "core-sink-url"
+	// DefaultsKeyWebhookFallbackPollInterval is a Go duration, such as
+	// 60s. It is a controller setting, not a spec default.
+	DefaultsKeyWebhookFallbackPollInterval = "webhook-fallback-poll-interval"
 )
 
 // Defaults are the values SetDefaults writes into empty optional fields.
@@ -50,19 +56,27 @@ type Defaults struct {
 	ScanTimeout time.Duration
 	// OnFail is the action a FAIL verdict takes on the CustomRun.
 	OnFail FailAction
+	// CoreSinkURL is where the controller sends a CloudEvent for each
+	// verdict. Empty means no events are sent.
+	CoreSinkURL string
+	// WebhookFallbackPollInterval is the shortest interval between scan
+	// reads while the controller receives Harbor webhooks.
+	WebhookFallbackPollInterval time.Duration
 }
 
 // BuiltinDefaults returns the defaults that apply when no ConfigMap
-// overrides them: no Harbor URL, severity critical, onFail Succeed, and
-// scan durations 10s, 2s, 30s and 30m.
+// overrides them: no Harbor URL, severity critical, onFail Succeed, scan
+// durations 10s, 2s, 30s and 30m, no core sink, and a webhook fallback
+// poll interval of 1m.
 func BuiltinDefaults() *Defaults {
 	return &Defaults{
-		Severity:        DefaultSeverity,
-		GracePeriod:     DefaultGracePeriod,
-		PollInterval:    DefaultPollInterval,
-		MaxPollInterval: DefaultMaxPollInterval,
-		ScanTimeout:     DefaultScanTimeout,
-		OnFail:          DefaultOnFail,
+		Severity:                    DefaultSeverity,
+		GracePeriod:                 DefaultGracePeriod,
+		PollInterval:                DefaultPollInterval,
+		MaxPollInterval:             DefaultMaxPollInterval,
+		ScanTimeout:                 DefaultScanTimeout,
+		OnFail:                      DefaultOnFail,
+		WebhookFallbackPollInterval: DefaultWebhookFallbackPollInterval,
 	}
 }
 
@@ -87,6 +101,8 @@ func NewDefaultsFromMap(data map[string]string) (*Defaults, error) {
 		DefaultsKeyPollInterval:    &d.PollInterval,
 		DefaultsKeyMaxPollInterval: &d.MaxPollInterval,
 		DefaultsKeyScanTimeout:     &d.ScanTimeout,
+
+		DefaultsKeyWebhookFallbackPollInterval: &d.WebhookFallbackPollInterval,
 	}
 	for _, key := range sortedKeys(data) {
 		value := strings.TrimSpace(data[key])
@@ -100,6 +116,8 @@ func NewDefaultsFromMap(data map[string]string) (*Defaults, error) {
 			d.Severity = value
 		case DefaultsKeyOnFail:
 			d.OnFail = FailAction(value)
+		case DefaultsKeyCoreSinkURL:
+			d.CoreSinkURL = value
 		default:
 			field, ok := durations[key]
 			if !ok {
@@ -133,12 +151,20 @@ func (d *Defaults) validate() error {
 		{DefaultsKeyPollInterval, validatePositive(d.PollInterval)},
 		{DefaultsKeyMaxPollInterval, validatePositive(d.MaxPollInterval)},
 		{DefaultsKeyScanTimeout, validatePositive(d.ScanTimeout)},
+		{DefaultsKeyWebhookFallbackPollInterval,
+			validatePositive(d.WebhookFallbackPollInterval)},
 	}
-	if d.HarborURL != "" {
-		checks = append(checks, struct {
-			key string
-			err *apis.FieldError
-		}{DefaultsKeyHarborURL, validateHTTPURL(d.HarborURL)})
+	urls := []struct{ key, value string }{
+		{DefaultsKeyHarborURL, d.HarborURL},
+		{DefaultsKeyCoreSinkURL, d.CoreSinkURL},
+	}
+	for _, u := range urls {
+		if u.value != "" {
+			checks = append(checks, struct {
+				key string
+				err *apis.FieldError
+			}{u.key, validateHTTPURL(u.value)})
+		}
 	}
 	for _, c := range checks {
 		if c.err != nil {
@@ -167,7 +193,7 @@ func defaultsKeys() []string {
 	keys := []string{
 		DefaultsKeyHarborURL, DefaultsKeySeverity, DefaultsKeyGracePeriod,
 		DefaultsKeyPollInterval, DefaultsKeyMaxPollInterval, DefaultsKeyScanTimeout,
-		DefaultsKeyOnFail,
+		DefaultsKeyOnFail, DefaultsKeyCoreSinkURL, DefaultsKeyWebhookFallbackPollInterval,
 	}
 	sort.Strings(keys)
 	return keys

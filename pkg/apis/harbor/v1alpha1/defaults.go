@@ -27,6 +27,10 @@ const (
 	// DefaultScanTimeout is how long to wait for a final scan status. It
 	// equals Harbor's own 30-minute limit for a scan job.
 	DefaultScanTimeout = 30 * time.Minute
+	// DefaultWebhookFallbackPollInterval is the shortest interval between
+	// scan reads while Harbor webhooks wake waiting runs, so that polling
+	// only catches a delivery that was lost.
+	DefaultWebhookFallbackPollInterval = time.Minute
 )
 
 var _ apis.Defaultable = (*ImageGate)(nil)

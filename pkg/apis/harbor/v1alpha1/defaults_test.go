@@ -137,15 +137,20 @@ func TestNewDefaultsFromMap(t *testing.T) {
 			"max-poll-interval": "1m",
 			"scan-timeout":      "45m",
 			"on-fail":           "Fail",
+			"core-sink-url":     "https://core.druppie.local/events",
+
+			"webhook-fallback-poll-interval": "2m",
 		},
 		want: &Defaults{
-			HarborURL:       "https://registry.druppie.local",
-			Severity:        "High",
-			GracePeriod:     5 * time.Second,
-			PollInterval:    time.Second,
-			MaxPollInterval: time.Minute,
-			ScanTimeout:     45 * time.Minute,
-			OnFail:          FailActionFail,
+			HarborURL:                   "https://registry.druppie.local",
+			Severity:                    "High",
+			GracePeriod:                 5 * time.Second,
+			PollInterval:                time.Second,
+			MaxPollInterval:             time.Minute,
+			ScanTimeout:                 45 * time.Minute,
+			OnFail:                      FailActionFail,
+			CoreSinkURL:                 "https://core.druppie.local/events",
+			WebhookFallbackPollInterval: 2 * time.Minute,
 		},
 	}}
 	for _, tc := range tests {
@@ -169,8 +174,9 @@ func TestNewDefaultsFromMapRejects(t *testing.T) {
 	}{{
 		name: "unknown key",
 		data: map[string]string{"serverity": "high"},
-		want: `unknown key "serverity": use one of grace-period, harbor-url, ` +
-			"max-poll-interval, on-fail, poll-interval, scan-timeout, severity",
+		want: `unknown key "serverity": use one of core-sink-url, grace-period, ` +
+			"harbor-url, max-poll-interval, on-fail, poll-interval, scan-timeout, " +
+			"severity, webhook-fallback-poll-interval",
 	}, {
 		name: "bad duration",
 		data: map[string]string{"scan-timeout": "30"},
@@ -193,6 +199,16 @@ func TestNewDefaultsFromMapRejects(t *testing.T) {
 		data: map[string]string{"harbor-url": "registry.druppie.local"},
 		want: "harbor-url: invalid value: registry.druppie.local: " +
 			"use an absolute http or https URL such as https://registry.druppie.local",
+	}, {
+		name: "core sink URL with credentials",
+		data: map[string]string{"core-sink-url": "https://user:pw@core.druppie.local"},
+		want: "core-sink-url: invalid value: https://user:xxxxx@core.druppie.local: " +
+			"remove the user info: credentials belong in a Secret",
+	}, {
+		name: "zero webhook fallback interval",
+		data: map[string]string{"webhook-fallback-poll-interval": "0s"},
+		want: "webhook-fallback-poll-interval: invalid value: 0s: " +
+			"use a positive duration such as 10s or 5m",
 	}, {
 		name: "poll longer than max poll",
 		data: map[string]string{"poll-interval": "1m"},
