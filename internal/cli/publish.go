@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/druppie/harbor-gate/pkg/events"
 	"github.com/druppie/harbor-gate/pkg/gate"
 	"github.com/druppie/harbor-gate/pkg/harbor"
 	"github.com/druppie/harbor-gate/pkg/policy"
@@ -63,6 +64,7 @@ type publishFlags struct {
 	severity                              string
 	fixableOnly                           bool
 	signatureFormat                       string
+	notifyURL                             string
 	allow                                 []string
 	allowlistFile                         string
 	grace, pollInterval, maxPoll, timeout time.Duration
@@ -82,6 +84,7 @@ var publishEnv = map[string]string{
 	"severity":             "HARBOR_GATE_SEVERITY",
 	"fixable-only":         "HARBOR_GATE_FIXABLE_ONLY",
 	"signature-format":     "HARBOR_GATE_SIGNATURE_FORMAT",
+	"notify":               "HARBOR_GATE_NOTIFY",
 	"allow":                "HARBOR_GATE_ALLOW",
 	"allowlist":            "HARBOR_GATE_ALLOWLIST",
 	"source-username":      "SOURCE_USERNAME",
@@ -156,6 +159,8 @@ func newPublishCommand() *cobra.Command {
 	fs.StringVar(&f.resultsDir, "results-dir", "", envHelp(
 		"directory to write Tekton results into, one file per result", "HARBOR_GATE_RESULTS_DIR"))
 	fs.StringVarP(&f.output, "output", "o", "text", "stdout format: text or json")
+	fs.StringVar(&f.notifyURL, "notify", "", envHelp("URL to send the verdict to as a "+
+		"CloudEvent of type "+events.EventTypeScanCompleted, "HARBOR_GATE_NOTIFY"))
 	return cmd
 }
 
@@ -165,6 +170,13 @@ func runPublish(cmd *cobra.Command, f *publishFlags) error {
 	}
 	if err := prepareResultsDir(f.resultsDir); err != nil {
 		return err
+	}
+	notifier, err := newNotifier(f.notifyURL)
+	if err != nil {
+		return err
+	}
+	if notifier != nil {
+		defer notifier.Close(context.WithoutCancel(cmd.Context()))
 	}
 	opts, err := f.options(cmd.Context())
 	if err != nil {
@@ -188,6 +200,7 @@ func runPublish(cmd *cobra.Command, f *publishFlags) error {
 		}
 	}
 	writeSummary(stderr, res)
+	notify(cmd.Context(), notifier, stderr, opts.Target, res)
 	if err := writeOutput(cmd.OutOrStdout(), f.output, res); err != nil {
 		return err
 	}
