@@ -94,19 +94,11 @@ func findReferrerDuplicate(digest name.Digest, sig oci.Signature, key *Key,
 
 func describeReferrer(digest name.Digest, sig oci.Signature, manifest name.Digest,
 	written bool) (*Signature, error) {
-	body, err := sig.Payload()
+	out, err := newSignature(digest, sig, written)
 	if err != nil {
-		return nil, fmt.Errorf("reading signature payload of %s: %w", digest, err)
+		return nil, err
 	}
-	b64, err := sig.Base64Signature()
-	if err != nil {
-		return nil, fmt.Errorf("reading signature of %s: %w", digest, err)
-	}
-	return &Signature{
-		Format:          FormatReferrers,
-		Digest:          manifest,
-		Payload:         body,
-		Base64Signature: b64,
-		Written:         written,
-	}, nil
+	out.Format = FormatReferrers
+	out.Digest = manifest
+	return out, nil
 }

@@ -221,6 +221,19 @@ func describe(digest name.Digest, sig oci.Signature, sigs oci.Signatures, writte
 	if err != nil {
 		return nil, fmt.Errorf("computing manifest digest of %s: %w", ref, err)
 	}
+	out, err := newSignature(digest, sig, written)
+	if err != nil {
+		return nil, err
+	}
+	out.Format = FormatTag
+	out.Ref = ref
+	out.Digest = ref.Context().Digest(manifestDigest.String())
+	return out, nil
+}
+
+// newSignature returns a Signature with the payload and signature of sig,
+// made for digest.
+func newSignature(digest name.Digest, sig oci.Signature, written bool) (*Signature, error) {
 	body, err := sig.Payload()
 	if err != nil {
 		return nil, fmt.Errorf("reading signature payload of %s: %w", digest, err)
@@ -229,12 +242,5 @@ func describe(digest name.Digest, sig oci.Signature, sigs oci.Signatures, writte
 	if err != nil {
 		return nil, fmt.Errorf("reading signature of %s: %w", digest, err)
 	}
-	return &Signature{
-		Format:          FormatTag,
-		Ref:             ref,
-		Digest:          ref.Context().Digest(manifestDigest.String()),
-		Payload:         body,
-		Base64Signature: b64,
-		Written:         written,
-	}, nil
+	return &Signature{Payload: body, Base64Signature: b64, Written: written}, nil
 }
