@@ -173,7 +173,7 @@ func isScanEventType(eventType string) bool {
 }
 
 // deliveries splits a scan event into one Delivery per resource. It rejects an event
-// without resources and any resource whose digest is not a valid digest.
+// without resources and any resource whose digest is not a valid sha256 digest.
 func (n notice) deliveries() ([]Delivery, error) {
 	if n.data == nil || len(n.data.Resources) == 0 {
 		return nil, fmt.Errorf("%w: %s event has no resources", errMalformed, n.eventType)
@@ -184,8 +184,14 @@ func (n notice) deliveries() ([]Delivery, error) {
 	}
 	out := make([]Delivery, 0, len(n.data.Resources))
 	for _, r := range n.data.Resources {
-		if _, err := v1.NewHash(r.Digest); err != nil {
+		h, err := v1.NewHash(r.Digest)
+		if err != nil {
 			return nil, fmt.Errorf("%w: resource digest %q: %w", errMalformed, r.Digest, err)
+		}
+		// Harbor addresses every artifact by its sha256 manifest digest.
+		if h.Algorithm != "sha256" {
+			return nil, fmt.Errorf("%w: resource digest %q is not a sha256 digest",
+				errMalformed, r.Digest)
 		}
 		out = append(out, Delivery{
 			EventType:  n.eventType,

@@ -162,6 +162,9 @@ func TestReceiverRejects(t *testing.T) {
 			`"event_data":{"resources":[]}}`, want: 400, reason: RejectMalformed},
 		{name: "invalid digest", body: `{"type":"SCANNING_FAILED","event_data":` +
 			`{"resources":[{"digest":"sha256:zz"}]}}`, want: 400, reason: RejectMalformed},
+		{name: "sha512 digest", body: `{"type":"SCANNING_COMPLETED","event_data":` +
+			`{"resources":[{"digest":"sha512:` + strings.Repeat("a", 128) + `"}]}}`,
+			want: 400, reason: RejectMalformed},
 		{name: "CloudEvent without id", contentType: "application/cloudevents+json",
 			body: `{"specversion":"1.0","source":"/p","type":"harbor.scan.completed"}`,
 			want: 400, reason: RejectMalformed},

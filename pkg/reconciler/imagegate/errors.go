@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
@@ -28,7 +29,25 @@ type runFailure struct {
 func (f *runFailure) Error() string { return f.reason + ": " + f.message }
 
 func invalidSpec(format string, args ...any) *runFailure {
-	return &runFailure{reason: ReasonInvalidSpec, message: fmt.Sprintf(format, args...)}
+	return &runFailure{reason: ReasonInvalidSpec, message: shorten(fmt.Sprintf(format, args...))}
+}
+
+// maxMessageBytes bounds a condition or event message. An invalid param is
+// quoted in its error several times over, and the whole CustomRun,
+// status included, must stay well below etcd's request limit of 1.5 MiB.
+const maxMessageBytes = 2048
+
+// shorten cuts message to at most maxMessageBytes, at a rune boundary,
+// and says how much it left out.
+func shorten(message string) string {
+	if len(message) <= maxMessageBytes {
+		return message
+	}
+	cut := maxMessageBytes
+	for cut > 0 && !utf8.RuneStart(message[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d more bytes)", message[:cut], len(message)-cut)
 }
 
 // secretMissingError reports a Secret, or a key in it, that does not exist (yet).

@@ -346,7 +346,8 @@ func (r *Reconciler) handle(ctx context.Context, run *v1beta1.CustomRun, err err
 	// no status update enqueues the run ahead of the work queue's backoff.
 	if cond := run.Status.GetCondition(apis.ConditionSucceeded); cond == nil ||
 		cond.Reason != ReasonTransientError {
-		run.Status.MarkCustomRunRunning(ReasonTransientError, "retrying after: %v", err)
+		run.Status.MarkCustomRunRunning(ReasonTransientError, "retrying after: %s",
+			shorten(err.Error()))
 	}
 	logging.FromContext(ctx).Warnw("Retrying after a transient error", zap.Error(err))
 	return err

@@ -44,7 +44,10 @@ func (r *Reconciler) gateOptions(ctx context.Context, namespace string, run *Run
 	}
 	spec := &run.Spec
 	opts := gate.Options{
-		Source:             run.Source,
+		// The docker:// prefix makes the source a registry reference even
+		// when a file of that name exists in the controller's working
+		// directory, so a run can never publish the controller's files.
+		Source:             "docker://" + strings.TrimPrefix(run.Source, "docker://"),
 		Target:             target,
 		HarborURL:          strings.TrimRight(spec.Harbor.URL, "/"),
 		CABundle:           []byte(spec.Harbor.CABundle),

@@ -1,9 +1,8 @@
 package imagegate
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"knative.dev/pkg/apis"
+	kjson "sigs.k8s.io/json"
 
 	"github.com/druppie/harbor-gate/pkg/apis/harbor/v1alpha1"
 	"github.com/druppie/harbor-gate/pkg/gate"
@@ -111,10 +111,16 @@ func decodeCustomSpec(raw runtime.RawExtension) (*v1alpha1.ImageGateSpec, error)
 	if len(raw.Raw) == 0 {
 		return nil, invalidSpec("%v", apis.ErrMissingField("spec.customSpec.spec"))
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw.Raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(spec); err != nil {
-		return nil, invalidSpec("%v", apis.ErrGeneric(err.Error(), "spec.customSpec.spec"))
+	// Decode as the API server decodes an ImageGate: field names match
+	// case-sensitively and a duplicate or unknown field is an error, so the
+	// run uses exactly the settings a reviewer reads.
+	strictErrs, err := kjson.UnmarshalStrict(raw.Raw, spec)
+	if err == nil && len(strictErrs) > 0 {
+		err = errors.Join(strictErrs...)
+	}
+	if err != nil {
+		return nil, invalidSpec("%v", apis.ErrGeneric(shorten(err.Error()),
+			"spec.customSpec.spec"))
 	}
 	return spec, nil
 }

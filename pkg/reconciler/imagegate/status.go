@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
@@ -56,7 +57,45 @@ func readExtraFields(run *v1beta1.CustomRun) (*ExtraFields, error) {
 			"status.extraFields cannot be read (%v); it is written by the controller only",
 			err)}
 	}
+	if err := fields.validate(); err != nil {
+		return nil, &runFailure{reason: ReasonInvalidStatus, message: shorten(fmt.Sprintf(
+			"status.extraFields holds invalid data (%v); it is written by the controller "+
+				"only", err))}
+	}
 	return fields, nil
+}
+
+// validate checks stored data as strictly as the input it came from, so
+// that a hand-edited status ends the run instead of driving it.
+//
+// NOTE: a user allowed to update customruns/status can still replace the
+// stored spec with other valid values, such as another Harbor URL that
+// then receives the run's Harbor credentials. Grant that permission to
+// controllers only.
+func (f *ExtraFields) validate() error {
+	switch f.State.Phase {
+	case "", gate.PhaseResolve, gate.PhasePush, gate.PhaseSign, gate.PhaseScan:
+	default:
+		return fmt.Errorf("unknown phase %q", f.State.Phase)
+	}
+	if d := f.State.Digest; d != "" {
+		if h, err := v1.NewHash(d); err != nil || h.Algorithm != "sha256" {
+			return fmt.Errorf("the digest %q is not a sha256 digest", d)
+		}
+	}
+	if f.Run == nil {
+		return nil
+	}
+	if err := checkSource(f.Run.Source, "run.source"); err != nil {
+		return err
+	}
+	if _, err := gate.ParseTarget(f.Run.Target); err != nil {
+		return err
+	}
+	if err := f.Run.Spec.Validate(context.Background()); err != nil {
+		return err
+	}
+	return nil
 }
 
 func writeExtraFields(run *v1beta1.CustomRun, fields *ExtraFields) error {
@@ -75,6 +114,7 @@ func (r *Reconciler) markStarted(run *v1beta1.CustomRun) {
 
 // fail ends the run as failed.
 func (r *Reconciler) fail(ctx context.Context, run *v1beta1.CustomRun, reason, message string) {
+	message = shorten(message)
 	run.Status.MarkCustomRunFailed(reason, "%s", message)
 	run.Status.CompletionTime = &metav1.Time{Time: r.clock.Now()}
 	r.event(ctx, run, corev1.EventTypeWarning, EventFailed, "%s: %s", reason, message)
@@ -85,6 +125,7 @@ func (r *Reconciler) fail(ctx context.Context, run *v1beta1.CustomRun, reason, m
 // otherwise. The failed attempt is kept in status.retriesStatus.
 func (r *Reconciler) retryOrFail(ctx context.Context, run *v1beta1.CustomRun, reason,
 	message string) {
+	message = shorten(message)
 	if len(run.Status.RetriesStatus) >= run.Spec.Retries {
 		r.fail(ctx, run, reason, message)
 		return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -218,7 +219,9 @@ func readWebhookSecret(ctx context.Context, kube kubernetes.Interface, namespace
 	if err != nil {
 		return "", fmt.Errorf("reading Secret %s/%s: %w", namespace, name, err)
 	}
-	value := trimNewline(secret.Data[WebhookSecretKey])
+	// Go's HTTP server drops spaces around a header value, so spaces around
+	// the stored value could never match; they are dropped here too.
+	value := strings.TrimSpace(string(secret.Data[WebhookSecretKey]))
 	if value == "" {
 		return "", fmt.Errorf("Secret %s/%s has no value under the key %q: store the "+
 			"Authorization header that the Harbor webhook policy sends", namespace, name,

@@ -2,6 +2,7 @@ package imagegate
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -18,7 +19,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	ggcrtypes "github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	fakekube "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/druppie/harbor-gate/pkg/harbor"
 	"github.com/druppie/harbor-gate/pkg/harbortest"
@@ -349,5 +353,22 @@ func TestWebhookGraceWaitKeepsGateDelay(t *testing.T) {
 	// The grace period of 2s must end on time, so that the controller starts the scan.
 	if wait := e.waitLeft(run); wait > 2*time.Second {
 		t.Errorf("wait before the scan started = %s, want at most the 2s grace period", wait)
+	}
+}
+
+func TestReadWebhookSecretTrimsSpaces(t *testing.T) {
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "harbor-gate", Name: DefaultWebhookSecretName},
+		Data:       map[string][]byte{WebhookSecretKey: []byte("  Bearer abc \n")},
+	}
+	kube := fakekube.NewSimpleClientset(secret)
+	got, err := readWebhookSecret(context.Background(), kube, "harbor-gate",
+		DefaultWebhookSecretName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "Bearer abc" {
+		t.Errorf("secret = %q, want %q: Go's HTTP server drops the spaces of the header",
+			got, "Bearer abc")
 	}
 }
