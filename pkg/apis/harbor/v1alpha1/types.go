@@ -75,7 +75,8 @@ type HarborSpec struct {
 	CredentialsSecret string `json:"credentialsSecret,omitempty"`
 	// SourceCredentialsSecret names a Secret in the run's namespace of
 	// type kubernetes.io/dockerconfigjson used to pull the source image.
-	// Empty means anonymous pulls.
+	// Empty means the Harbor credentials for a source in the same Harbor
+	// and anonymous pulls from any other registry.
 	// +optional
 	SourceCredentialsSecret string `json:"sourceCredentialsSecret,omitempty"`
 }

@@ -202,7 +202,7 @@ func TestValidateRejects(t *testing.T) {
 	}, {
 		name: "skip with KMS",
 		mutate: func(g *ImageGate) {
-			g.Spec.Signing = SigningSpec{Skip: true, KMS: "gcpkms://projects/p/keys/k"}
+			g.Spec.Signing = SigningSpec{Skip: true, KMS: "awskms:///alias/gate"}
 		},
 		want: "skip excludes keySecret and kms: spec.signing.kms, spec.signing.skip\n" +
 			"remove keySecret and kms to publish unsigned, or set skip to false",
@@ -210,8 +210,7 @@ func TestValidateRejects(t *testing.T) {
 		name:   "KMS with unknown scheme",
 		mutate: func(g *ImageGate) { g.Spec.Signing = SigningSpec{KMS: "vault://gate"} },
 		want: "invalid value: vault://gate: spec.signing.kms\n" +
-			"use a cosign KMS reference starting with awskms://, gcpkms://, azurekms://, " +
-			"hashivault://",
+			"use a cosign KMS reference starting with awskms://, azurekms://, hashivault://",
 	}, {
 		name:   "KMS without key name",
 		mutate: func(g *ImageGate) { g.Spec.Signing = SigningSpec{KMS: "azurekms://"} },
