@@ -173,3 +173,25 @@ func ignoreBody() cmp.Option {
 	return cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".Body" },
 		cmp.Ignore())
 }
+
+func TestSignTransparencyLogAfterPlainSignature(t *testing.T) {
+	ctx := context.Background()
+	reg := newTestRegistry(t)
+	digest := reg.pushImage(t, "project/app")
+	if _, err := Sign(ctx, digest, testKey, reg.options()...); err != nil {
+		t.Fatalf("Sign without a log: %v", err)
+	}
+	rekor, rekorURL := newFakeRekor(t, http.StatusCreated)
+
+	sig, err := Sign(ctx, digest, testKey, reg.options(WithTransparencyLog(rekorURL))...)
+	if err != nil {
+		t.Fatalf("Sign with a log: %v", err)
+	}
+	if !sig.Written {
+		t.Error("Written = false, want a new signature that carries the log entry")
+	}
+	if _, kinds := rekor.requests(); len(kinds) != 1 {
+		t.Errorf("log entries created = %d, want 1: an existing signature without an "+
+			"entry does not satisfy a request for one", len(kinds))
+	}
+}

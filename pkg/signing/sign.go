@@ -93,7 +93,7 @@ func Sign(ctx context.Context, digest name.Digest, key *Key, opts ...Option) (*S
 	if err != nil {
 		return nil, fmt.Errorf("reading signatures of %s: %w", digest, err)
 	}
-	if match != nil {
+	if match != nil && !needsLogEntry(match, s.rekorURL) {
 		return describe(digest, match, existing, false, registryOpts)
 	}
 
@@ -107,6 +107,16 @@ func Sign(ctx context.Context, digest name.Digest, key *Key, opts ...Option) (*S
 		return nil, err
 	}
 	return describe(digest, sig, written, true, registryOpts)
+}
+
+// needsLogEntry reports whether an existing signature lacks the
+// transparency log entry that a signing with rekorURL set must provide.
+func needsLogEntry(sig oci.Signature, rekorURL string) bool {
+	if rekorURL == "" {
+		return false
+	}
+	bundle, err := sig.Bundle()
+	return err != nil || bundle == nil
 }
 
 // checkDigest rejects a zero or malformed name.Digest, which the type alone cannot rule out.
