@@ -157,7 +157,7 @@ func TestReconcileKMSKeyErrors(t *testing.T) {
 		name:        "provider not linked in",
 		ref:         "gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k",
 		wantReason:  ReasonInvalidSpec,
-		wantMessage: "spec.signing.kms: loading KMS key",
+		wantMessage: "use a cosign KMS reference starting with awskms://",
 	}, {
 		name:        "key missing in Vault",
 		ref:         "hashivault://no-such-key",
