@@ -128,6 +128,13 @@ type envConfig struct {
 	webhookSecret string
 	// webhookListener serves the receiver without a webhook Secret when set.
 	webhookListener bool
+	// harborOptions are added to the Harbor double's options.
+	harborOptions []harbortest.Option
+}
+
+// withHarbor adds options to the Harbor double of the env.
+func withHarbor(opts ...harbortest.Option) envOption {
+	return func(c *envConfig) { c.harborOptions = append(c.harborOptions, opts...) }
 }
 
 func withImageGates(gates ...*v1alpha1.ImageGate) envOption {
@@ -161,7 +168,11 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatalf("parsing the fixture: %v", err)
 	}
-	srv, err := harbortest.New(
+	var harborCfg envConfig
+	for _, opt := range opts {
+		opt(&harborCfg)
+	}
+	srv, err := harbortest.New(append([]harbortest.Option{
 		harbortest.WithClock(clock),
 		harbortest.WithFixture(fixture),
 		harbortest.WithProject(harbortest.Project{Name: project}),
@@ -169,7 +180,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		harbortest.WithProject(harbortest.Project{Name: privateProject}),
 		harbortest.WithRobot(project, robotName, robotSecret),
 		harbortest.WithUser(sourceUser, sourcePassword, privateProject),
-	)
+	}, harborCfg.harborOptions...)...)
 
 	if err != nil {
 		t.Fatalf("starting the Harbor double: %v", err)

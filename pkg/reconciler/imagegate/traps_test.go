@@ -2,6 +2,8 @@ package imagegate
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -15,8 +17,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	ggcrtypes "github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/druppie/harbor-gate/pkg/gate"
+	"github.com/druppie/harbor-gate/pkg/harbortest"
 	"github.com/druppie/harbor-gate/pkg/signing"
 )
 
@@ -167,4 +171,100 @@ func mustParse(t *testing.T, ref string) name.Reference {
 		t.Fatal(err)
 	}
 	return parsed
+}
+
+func TestReconcileReferrersFormatByHarborVersion(t *testing.T) {
+	e := newEnv(t, withHarbor(harbortest.WithHarborVersion("v2.15.0-6e7b2a42")))
+	if _, err := e.srv.AddImmutableRule(project, "**", "**"); err != nil {
+		t.Fatal(err)
+	}
+	e.enableTrapPolicies()
+	e.create(refRun(e.params("app")...))
+	run := e.drive(nil)
+	if reason := succeeded(run).Reason; reason != ReasonPassed {
+		t.Fatalf("reason = %q (%s), want %q", reason, succeeded(run).Message, ReasonPassed)
+	}
+	if got := extraFields(t, run).State.SignatureFormat; got != gate.SignatureFormatReferrers {
+		t.Errorf("signature format = %q, want %q", got, gate.SignatureFormatReferrers)
+	}
+	for _, r := range e.srv.RegistryRequests() {
+		if r.Method == http.MethodPut && strings.HasSuffix(r.Reference, ".sig") {
+			t.Errorf("PUT %s, want no signature tag in the referrers format", r.Path)
+		}
+	}
+}
+
+func TestReconcileMountFallsBackToUpload(t *testing.T) {
+	e := newEnv(t, withHarbor(harbortest.WithMountUnauthorized()))
+	// The robot may not read the private project, so the double refuses to
+	// mount the source's blobs into the target with 401.
+	e.copySourceToPrivate()
+	e.replaceSecret(dockerConfigSecret(fmt.Sprintf(`{"auths":{%q:{"username":%q,"password":%q}}}`,
+		e.srv.Host(), sourceUser, sourcePassword)))
+	spec := e.gateSpec()
+	spec.Harbor.SourceCredentialsSecret = sourceSecretRef
+	e.create(specRun(t, spec, e.params("app")...))
+	run := e.drive(nil)
+	if reason := succeeded(run).Reason; reason != ReasonPassed {
+		t.Fatalf("reason = %q (%s), want %q", reason, succeeded(run).Message, ReasonPassed)
+	}
+	refused := 0
+	for _, r := range e.srv.RegistryRequests() {
+		if r.Method == http.MethodPost && r.Repository == project+"/app" &&
+			r.Status == http.StatusUnauthorized {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Error("no blob mount was refused with 401, so the fallback was not exercised")
+	}
+}
+
+func TestReconcileImmutableImageTagIsPolicyRefusal(t *testing.T) {
+	e := newEnv(t)
+	other, err := random.Image(128, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(mustParse(t, e.target("app")), other,
+		remote.WithAuth(trapRobot())); err != nil {
+		t.Fatalf("pushing the existing tag: %v", err)
+	}
+	if _, err := e.srv.AddImmutableRule(project, "build-*", "**"); err != nil {
+		t.Fatal(err)
+	}
+	cr := refRun(e.params("app")...)
+	cr.Spec.Retries = 2
+	e.create(cr)
+	run := e.drive(nil)
+	cond := succeeded(run)
+	if cond.Status != corev1.ConditionFalse || cond.Reason != ReasonPushFailed {
+		t.Errorf("condition = %s/%s, want False/%s", cond.Status, cond.Reason, ReasonPushFailed)
+	}
+	if !strings.Contains(cond.Message, "configured as immutable") {
+		t.Errorf("message = %q, want Harbor's immutable-tag refusal", cond.Message)
+	}
+	if n := len(run.Status.RetriesStatus); n != 0 {
+		t.Errorf("retries used = %d, want 0: the same rule refuses every attempt", n)
+	}
+}
+
+func TestReconcileReadsNoManifestByTag(t *testing.T) {
+	e := newEnv(t)
+	e.enableTrapPolicies()
+	e.create(refRun(e.params("app")...))
+	if reason := succeeded(e.drive(nil)).Reason; reason != ReasonPassed {
+		t.Fatalf("reason = %q, want %q", reason, ReasonPassed)
+	}
+	for _, r := range e.srv.RegistryRequests() {
+		if r.Repository != project+"/app" || !r.ByTag() || strings.HasSuffix(r.Reference, ".sig") {
+			continue
+		}
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			t.Errorf("%s %s: the gate read a manifest by tag", r.Method, r.Path)
+		}
+		if r.Status == http.StatusPreconditionFailed {
+			t.Errorf("%s %s answered 412", r.Method, r.Path)
+		}
+	}
 }
