@@ -66,3 +66,26 @@ BENCH_RUNS ?= 200
 
 bench:
 	$(GO) run ./test/bench/gatelatency -runs $(BENCH_RUNS)
+
+## fuzz: run each Go fuzz target for FUZZTIME and list the targets that
+## failed; go test writes each failing input under the package's
+## testdata/fuzz. -fuzz takes one package at a time, so the targets are
+## listed as PACKAGE:NAME. FUZZMINIMIZETIME caps how many runs the fuzzer
+## spends shrinking each input, so large inputs do not eat a short run.
+FUZZTIME         ?= 10s
+FUZZMINIMIZETIME ?= 1000x
+FUZZ_TARGETS     := ./pkg/gate:FuzzParseTarget ./pkg/registry:FuzzParseSource \
+	./pkg/events:FuzzReceiver ./pkg/harbor:FuzzScanOverview \
+	./pkg/reconciler/imagegate:FuzzParams
+
+.PHONY: fuzz
+
+fuzz:
+	@failed=""; \
+	for target in $(FUZZ_TARGETS); do \
+		pkg=$${target%%:*}; name=$${target##*:}; \
+		echo "fuzzing $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) \
+			-fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed fuzz targets:$$failed"; exit 1; fi

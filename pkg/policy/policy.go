@@ -129,6 +129,10 @@ func (p Policy) EvaluateAt(r Report, now time.Time) Verdict {
 	case r.CompletePercent < 100:
 		return fail(ReasonScanIncomplete, fmt.Sprintf(
 			"scan covered %d%% of the image's platforms, not 100%%", r.CompletePercent))
+	case r.CompletePercent > 100:
+		return fail(ReasonScanFailed, fmt.Sprintf(
+			"scan reports %d%% complete, which Harbor never sends; not judged",
+			r.CompletePercent))
 	}
 	counts, notes := r.Counts, []string(nil)
 	if p.NeedsVulnerabilities() {

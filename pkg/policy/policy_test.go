@@ -95,6 +95,13 @@ func TestEvaluate(t *testing.T) {
 		wantReason: ReasonScanIncomplete,
 		wantDetail: "no summary",
 	}, {
+		name:       "impossible completion fails",
+		policy:     DefaultPolicy(),
+		report:     Report{Status: "Success", Counts: map[string]int64{}, CompletePercent: 101},
+		wantResult: Fail,
+		wantReason: ReasonScanFailed,
+		wantDetail: "101% complete",
+	}, {
 		name:       "partial index scan fails",
 		policy:     DefaultPolicy(),
 		report:     Report{Status: "Success", Counts: map[string]int64{}, CompletePercent: 50},
