@@ -9,6 +9,7 @@ import (
 
 	"github.com/druppie/harbor-gate/pkg/events"
 	"github.com/druppie/harbor-gate/pkg/gate"
+	"github.com/druppie/harbor-gate/pkg/harbor"
 )
 
 // notifyTimeout bounds the whole notification, retries included, so that
@@ -24,7 +25,7 @@ func newNotifier(sink string) (*events.Relay, error) {
 	}
 	relay, err := events.NewRelay(sink)
 	if errors.Is(err, events.ErrInvalidConfig) {
-		return nil, usagef("invalid --notify %q: %v", gate.RedactURL(sink), err)
+		return nil, usagef("invalid --notify %q: %v", harbor.RedactURL(sink), err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("setting up --notify: %w", err)

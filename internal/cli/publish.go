@@ -375,7 +375,7 @@ func resolveHarborURL(raw string, target gate.Target) (string, error) {
 	}
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return "", usagef("invalid --harbor-url %q: use an absolute http or https URL "+
-			"such as https://harbor.example", gate.RedactURL(raw))
+			"such as https://harbor.example", harbor.RedactURL(raw))
 	}
 	return raw, nil
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/druppie/harbor-gate/pkg/harbor"
 )
 
 // checkTargetHost rejects a target whose registry host is not Harbor's.
@@ -16,7 +18,7 @@ func checkTargetHost(harborURL string, target Target) error {
 	u, err := url.Parse(harborURL)
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("invalid Harbor URL %s: use an absolute http or https URL",
-			RedactURL(harborURL))
+			harbor.RedactURL(harborURL))
 	}
 	registry := target.Repo.RegistryStr()
 	if normalHost(u.Host, u.Scheme) != normalHost(registry, "https") {
@@ -39,19 +41,6 @@ func normalHost(host, scheme string) string {
 		return h
 	}
 	return host
-}
-
-// RedactURL returns raw with anything between "://" and "@" replaced, so
-// an error can show a URL that failed to parse without its password.
-func RedactURL(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return raw
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		return scheme + "://REDACTED@" + rest[at+1:]
-	}
-	return raw
 }
 
 // harborKeychain resolves Harbor's credentials for Harbor's registry host

@@ -88,20 +88,6 @@ func TestCheckTargetHost(t *testing.T) {
 	}
 }
 
-func TestRedactURL(t *testing.T) {
-	tests := map[string]string{
-		"http://robot:TOP%zz@127.0.0.1:1": "http://REDACTED@127.0.0.1:1",
-		"http://a@b:c@host":               "http://REDACTED@host",
-		"https://harbor.example":          "https://harbor.example",
-		"no scheme":                       "no scheme",
-	}
-	for in, want := range tests {
-		if got := RedactURL(in); got != want {
-			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestArtifactURL(t *testing.T) {
 	const digest = "sha256:abc"
 	want := "https://h.example/harbor/projects/3/repositories/a%2Fb/artifacts-tab/artifacts/" + digest

@@ -132,7 +132,7 @@ func parseBaseURL(raw string) (*url.URL, error) {
 		return nil, errors.New("missing Harbor URL: set it to the base URL, " +
 			"such as https://harbor.example.com")
 	}
-	shown := redactUserInfo(raw)
+	shown := RedactURL(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url.Parse's error repeats the URL with any password in it, so only its cause is kept.
@@ -163,9 +163,9 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// redactUserInfo replaces the user information of a URL, such as "user:password@", with
+// RedactURL replaces the user information of a URL, such as "user:password@", with
 // "REDACTED@". It works on the text, so that it also covers URLs that url.Parse rejects.
-func redactUserInfo(raw string) string {
+func RedactURL(raw string) string {
 	rest := raw
 	prefix := ""
 	if scheme, after, ok := strings.Cut(raw, "://"); ok {
