@@ -21,7 +21,7 @@ type Options struct {
 	// Source is the image to publish: a registry reference, an OCI image
 	// layout directory, or a tarball, in the forms registry.Open accepts.
 	Source string
-	// Target is where the image goes in Harbor.
+	// Target is the Harbor repository the image is pushed to.
 	Target Target
 	// HarborURL is the base URL of Harbor's web and API endpoint, for
 	// example "https://harbor.example". Its host normally matches the
@@ -63,7 +63,7 @@ type Options struct {
 	Wait harbor.WaitOptions
 	// Progress receives human-readable push progress; nil for none.
 	Progress io.Writer
-	// OnEvent is told what each phase did; nil for none.
+	// OnEvent receives a description of what each phase did; nil for none.
 	OnEvent func(Event)
 	// Transport carries every HTTP request. The default is built from
 	// CABundle and InsecureSkipVerify by NewTransport.

@@ -39,7 +39,7 @@ type State struct {
 	ProjectID int64 `json:"projectID,omitempty"`
 	// Digest is the digest the registry returned for the push.
 	Digest string `json:"digest,omitempty"`
-	// SignatureRef is where the signature was stored.
+	// SignatureRef is the reference the signature was stored under.
 	SignatureRef string `json:"signatureRef,omitempty"`
 	// Scan is the progress of the scan wait of an image. An index waits for each platform
 	// image in Platforms instead.

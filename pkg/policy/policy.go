@@ -39,7 +39,7 @@ const (
 	StatusStopped = "Stopped"
 )
 
-// Report is what a finished scan says about one image.
+// Report is the result of a finished scan of one image.
 type Report struct {
 	// Status is Harbor's scan_status, for example "Success" or "Error".
 	Status string

@@ -13,7 +13,7 @@ import (
 )
 
 // sink is a loopback CloudEvents sink that records what it receives and
-// answers with the given status codes in turn, then with 202.
+// responds with the given status codes in turn, then with 202.
 type sink struct {
 	mu       sync.Mutex
 	statuses []int
