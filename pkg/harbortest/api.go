@@ -112,6 +112,36 @@ var apiRoutes = []apiRoute{
 		(*apiCall).updateImmutableRule),
 	route(http.MethodDelete, immutableRulePath+"/{immutable_rule_id}",
 		(*apiCall).deleteImmutableRule),
+	route(http.MethodGet, "/robots", (*apiCall).listRobots),
+	route(http.MethodPost, "/robots", (*apiCall).createRobot),
+	route(http.MethodGet, "/robots/{robot_id}", (*apiCall).getRobot),
+	route(http.MethodPut, "/robots/{robot_id}", (*apiCall).updateRobot),
+	route(http.MethodPatch, "/robots/{robot_id}", (*apiCall).refreshRobotSecret),
+	route(http.MethodDelete, "/robots/{robot_id}", (*apiCall).deleteRobot),
+	route(http.MethodGet, "/system/CVEAllowlist", (*apiCall).getSystemAllowlist),
+	route(http.MethodPut, "/system/CVEAllowlist", (*apiCall).putSystemAllowlist),
+	route(http.MethodGet, "/retentions/metadatas", (*apiCall).getRetentionMetadata),
+	route(http.MethodPost, "/retentions", (*apiCall).createRetention),
+	route(http.MethodGet, "/retentions/{id}", (*apiCall).getRetention),
+	route(http.MethodPut, "/retentions/{id}", (*apiCall).updateRetention),
+	route(http.MethodDelete, "/retentions/{id}", (*apiCall).deleteRetention),
+	route(http.MethodPost, "/retentions/{id}/executions", (*apiCall).triggerRetention),
+	route(http.MethodGet, "/retentions/{id}/executions", (*apiCall).listRetentionExecutions),
+	route(http.MethodGet, "/retentions/{id}/executions/{eid}/tasks",
+		(*apiCall).listRetentionTasks),
+	route(http.MethodGet, "/configurations", (*apiCall).getConfigurations),
+	route(http.MethodPut, "/configurations", (*apiCall).putConfigurations),
+	route(http.MethodGet, "/registries", (*apiCall).listRegistries),
+	route(http.MethodPost, "/registries", (*apiCall).createRegistry),
+	route(http.MethodGet, "/registries/{id}", (*apiCall).getRegistry),
+	route(http.MethodPut, "/registries/{id}", (*apiCall).updateRegistry),
+	route(http.MethodDelete, "/registries/{id}", (*apiCall).deleteRegistry),
+	route(http.MethodGet, "/replication/policies", (*apiCall).listReplicationPolicies),
+	route(http.MethodPost, "/replication/policies", (*apiCall).createReplicationPolicy),
+	route(http.MethodGet, "/replication/policies/{id}", (*apiCall).getReplicationPolicy),
+	route(http.MethodPut, "/replication/policies/{id}", (*apiCall).updateReplicationPolicy),
+	route(http.MethodDelete, "/replication/policies/{id}",
+		(*apiCall).deleteReplicationPolicy),
 }
 
 // serveAPI routes a REST API request on its escaped path: every segment is unescaped once,
@@ -310,4 +340,10 @@ func (c *apiCall) queryInt(name string, fallback, minimum, maximum int) (int, *a
 			"%s in query must be an integer of at least %d%s: %q", name, minimum, bound, value)
 	}
 	return parsed, nil
+}
+
+// wrapInvalid turns an API error into an error of the Server's Go methods that wraps
+// ErrInvalid.
+func wrapInvalid(action string, e *apiError) error {
+	return fmt.Errorf("%s: %w: %s", action, ErrInvalid, e.message)
 }

@@ -41,6 +41,8 @@ func (c *apiCall) projectModel(p *project) *models.Project {
 		Metadata:           projectMetadataModel(p.metadata),
 		CurrentUserRoleID:  currentRole,
 		CurrentUserRoleIds: roles,
+		CVEAllowlist:       p.allowlist.model(int64(p.id)),
+		RegistryID:         p.registryID,
 	}
 }
 
@@ -152,10 +154,15 @@ func (c *apiCall) createProject() *apiError {
 		return newAPIError(http.StatusConflict, "CONFLICT",
 			"The project named %s already exists", spec.Name)
 	}
+	registryID, apiErr := c.proxyCacheRegistry(req.RegistryID)
+	if apiErr != nil {
+		return apiErr
+	}
 	created, err := c.s.store.addProject(spec, c.now)
 	if err != nil {
 		return newAPIError(http.StatusBadRequest, "BAD_REQUEST", "%v", err)
 	}
+	created.registryID = registryID
 	if c.caller.kind == projectUser {
 		u := c.s.users[c.caller.name]
 		u.projects = append(u.projects, created.name)
@@ -176,7 +183,8 @@ func (c *apiCall) getProject() *apiError {
 }
 
 // updateProject copies metadata from the body without the per-key checks of the metadata
-// endpoints, as Harbor's UpdateProject does.
+// endpoints, as Harbor's UpdateProject does. It checks only that retention_id is absent or
+// unchanged, and applies cve_allowlist.
 func (c *apiCall) updateProject() *apiError {
 	p, apiErr := c.project(permProjectUpdate)
 	if apiErr != nil {
@@ -186,7 +194,16 @@ func (c *apiCall) updateProject() *apiError {
 	if apiErr := c.decodeBody(&req); apiErr != nil {
 		return apiErr
 	}
-	maps.Copy(p.metadata, metadataFromModel(req.Metadata))
+	metadata := metadataFromModel(req.Metadata)
+	if id, ok := metadata["retention_id"]; ok && id != p.metadata["retention_id"] {
+		return newAPIError(http.StatusBadRequest, "BAD_REQUEST",
+			"invalid retention_id %q: omit it or pass the project's current one %q", id,
+			p.metadata["retention_id"])
+	}
+	if apiErr := c.updateProjectAllowlist(p, req.CVEAllowlist); apiErr != nil {
+		return apiErr
+	}
+	maps.Copy(p.metadata, metadata)
 	if req.Public != nil {
 		p.metadata["public"] = strconv.FormatBool(*req.Public)
 	}

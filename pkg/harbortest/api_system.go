@@ -20,7 +20,7 @@ func (c *apiCall) ping() *apiError {
 // systemInfo returns the general information. Anonymous callers get only the
 // authentication fields; everyone else, robots included, also gets the version and URLs.
 func (c *apiCall) systemInfo() *apiError {
-	authMode := "db_auth"
+	authMode, _ := c.s.configuration["auth_mode"].(string)
 	info := models.GeneralInfo{
 		AuthMode:         &authMode,
 		PrimaryAuthMode:  new(bool),

@@ -90,6 +90,7 @@ func TestAPIRoutesMatchSwagger(t *testing.T) {
 	_, err = admin.Immutable.DeleteImmuRule(ctx, immutable.NewDeleteImmuRuleParams().
 		WithProjectNameOrID("demo").WithImmutableRuleID(ruleID))
 	call("delete immutable rule", err)
+	exercisePolicyRoutes(t, admin)
 
 	covered := srv.Stats().APIRequests
 	for _, r := range apiRoutes {

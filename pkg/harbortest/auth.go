@@ -21,6 +21,7 @@ type principal struct {
 	kind     principalKind
 	name     string
 	projects []string // projects where a user is project administrator, or the robot's one
+	grants   []string // a robot's permissions in its project
 }
 
 // Permissions as Harbor names them, "<resource>:<action>".
@@ -51,6 +52,16 @@ const (
 	permImmutableCreate = "immutable-tag:create"
 	permImmutableUpdate = "immutable-tag:update"
 	permImmutableDelete = "immutable-tag:delete"
+	permRobotCreate     = "robot:create"
+	permRobotRead       = "robot:read"
+	permRobotList       = "robot:list"
+	permRobotUpdate     = "robot:update"
+	permRobotDelete     = "robot:delete"
+	permRetentionCreate = "tag-retention:create"
+	permRetentionRead   = "tag-retention:read"
+	permRetentionList   = "tag-retention:list"
+	permRetentionUpdate = "tag-retention:update"
+	permRetentionDelete = "tag-retention:delete"
 )
 
 // guestPermissions apply to everyone, anonymous callers included, on a public project.
@@ -61,6 +72,7 @@ var guestPermissions = []string{
 
 // robotPermissions are those of the robot a Tekton task uses: push and pull, read and list
 // artifacts, accessories, tags and vulnerability additions, and create, read and stop scans.
+// WithRobot grants them.
 var robotPermissions = []string{
 	permPush, permPull, permArtifactRead, permArtifactList, permAccessoryList,
 	permAdditionRead, permTagList, permScanCreate, permScanRead, permScanStop,
@@ -71,7 +83,9 @@ var projectAdminPermissions = append([]string{
 	permPush, permDelete, permProjectUpdate, permMetadataCreate, permMetadataUpdate,
 	permScanCreate, permScanStop, permPolicyList, permPolicyCreate, permPolicyRead,
 	permPolicyUpdate, permPolicyDelete, permImmutableList, permImmutableCreate,
-	permImmutableUpdate, permImmutableDelete,
+	permImmutableUpdate, permImmutableDelete, permRobotCreate, permRobotRead, permRobotList,
+	permRobotUpdate, permRobotDelete, permRetentionCreate, permRetentionRead,
+	permRetentionList, permRetentionUpdate, permRetentionDelete,
 }, guestPermissions...)
 
 // authenticate resolves HTTP Basic credentials. It returns ok=false when credentials were
@@ -87,8 +101,13 @@ func (s *Server) authenticate(r *http.Request) (principal, bool) {
 	if u, ok := s.users[name]; ok && secretEqual(password, u.password) {
 		return principal{kind: projectUser, name: name, projects: u.projects}, true
 	}
-	if rb, ok := s.robots[name]; ok && secretEqual(password, rb.secret) {
-		return principal{kind: projectRobot, name: name, projects: []string{rb.project}}, true
+	// Harbor rejects disabled and expired robots as it rejects a wrong secret.
+	if rb, ok := s.robots[name]; ok && secretEqual(password, rb.secret) &&
+		rb.usable(s.clock.Now()) {
+		return principal{
+			kind: projectRobot, name: name, projects: []string{rb.project},
+			grants: slices.Clone(rb.permissions),
+		}, true
 	}
 	return principal{kind: anonymous}, false
 }
@@ -111,7 +130,7 @@ func (pr principal) permissions(p *project) []string {
 		case projectUser:
 			granted = append(granted, projectAdminPermissions...)
 		case projectRobot:
-			granted = append(granted, robotPermissions...)
+			granted = append(granted, pr.grants...)
 		}
 	}
 	slices.Sort(granted)

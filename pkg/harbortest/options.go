@@ -36,18 +36,13 @@ type user struct {
 	projects []string
 }
 
-type robot struct {
-	project string
-	secret  string
-}
-
 type config struct {
 	addr          string
 	tls           bool
 	adminUser     string
 	adminPassword string
 	users         map[string]user
-	robots        map[string]robot
+	robots        map[string]*robot
 	projects      []Project
 	fixture       *Fixture
 	clock         Clock
@@ -67,7 +62,7 @@ func defaultConfig() config {
 		adminUser:     DefaultAdminUser,
 		adminPassword: DefaultAdminPassword,
 		users:         map[string]user{},
-		robots:        map[string]robot{},
+		robots:        map[string]*robot{},
 		fixture:       &Fixture{},
 		clock:         realClock{},
 		scanner:       true,
@@ -139,10 +134,10 @@ func WithUser(name, password string, projects ...string) Option {
 	}
 }
 
-// WithRobot adds the project robot account robot$<project>+<name> with the given secret.
-// It may push and pull in its project, read and list artifacts, accessories, tags and
-// vulnerability additions, and create, read and stop scans, like the robot a Tekton task
-// uses. By default the double has no robots.
+// WithRobot adds the project robot account robot$<project>+<name> with the given secret,
+// which never expires. It holds DefaultRobotPermissions in its project: push and pull, read
+// and list artifacts, accessories, tags and vulnerability additions, and create, read and
+// stop scans, like the robot a Tekton task uses. By default the double has no robots.
 func WithRobot(project, name, secret string) Option {
 	return func(c *config) {
 		if project == "" || name == "" || secret == "" {
@@ -150,7 +145,10 @@ func WithRobot(project, name, secret string) Option {
 				"and secret are required", name, project))
 			return
 		}
-		c.robots[RobotName(project, name)] = robot{project: project, secret: secret}
+		c.robots[RobotName(project, name)] = &robot{
+			name: name, project: project, secret: secret, duration: -1, expiresAt: -1,
+			permissions: DefaultRobotPermissions(),
+		}
 	}
 }
 

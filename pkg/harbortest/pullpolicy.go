@@ -63,8 +63,8 @@ func skipsPullPolicies(r *http.Request, route registryRoute, claims *tokenClaims
 // checkVulnerable applies vulnerability prevention as Harbor v2.13's
 // src/server/middleware/vulnerable/vulnerable.go does. Indexes pass, because each child is
 // checked when it is pulled by digest, and so do artifacts the scanner cannot scan.
-//
-// NOTE: the double has no CVE allowlists, so every finding counts.
+// Findings whose CVE the project's allowlist in force names do not count, neither for the
+// threshold nor in the message.
 func (s *Server) checkVulnerable(art *artifact, severity string) *apiError {
 	if art.isIndex() || !s.scannerUsable(art.repo.project) || !s.isScannable(art) {
 		return nil
@@ -85,7 +85,13 @@ func (s *Server) checkVulnerable(art *artifact, severity string) *apiError {
 				"to configured policy in %s To continue with pull, please contact your project "+
 				"administrator for help.", status, policy)
 	}
-	found := dedupe(r.outcome.vulnerabilities)
+	allowlist, now := s.allowlistFor(art.repo.project), s.clock.Now()
+	var found []Vulnerability
+	for _, v := range dedupe(r.outcome.vulnerabilities) {
+		if !allowlist.contains(v.ID, now) {
+			found = append(found, v)
+		}
+	}
 	worst := -1
 	for _, v := range found {
 		worst = max(worst, severityCode(v.Severity))

@@ -37,7 +37,7 @@ type Server struct {
 	adminUser     string
 	adminPassword string
 	users         map[string]user
-	robots        map[string]robot
+	robots        map[string]*robot
 
 	listener      net.Listener
 	httpServer    *http.Server
@@ -64,6 +64,10 @@ type Server struct {
 	harborVersion     string
 	mountUnauthorized bool
 	requests          []RegistryRequest
+	systemAllowlist   cveAllowlist
+	retention         retentionState
+	configuration     map[string]any
+	replication       replicationState
 }
 
 // Stats counts what clients did, so tests can assert for example that a run pushed exactly
@@ -117,12 +121,16 @@ func New(opts ...Option) (*Server, error) {
 		sender:            newWebhookSender(cfg.webhookRetry),
 		harborVersion:     cfg.harborVersion,
 		mountUnauthorized: cfg.mountUnauthorized,
+		retention:         newRetentionState(),
+		configuration:     defaultConfiguration(),
+		replication:       newReplicationState(),
 	}
 	for _, p := range cfg.projects {
 		if _, err := s.store.addProject(p, s.clock.Now()); err != nil {
 			return nil, fmt.Errorf("configuring harbortest: %w", err)
 		}
 	}
+	s.registerConfiguredRobots()
 	if err := s.start(cfg); err != nil {
 		s.cleanup()
 		return nil, err

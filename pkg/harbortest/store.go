@@ -25,6 +25,8 @@ type project struct {
 	metadata       map[string]string
 	withoutScanner bool
 	immutableRules []*models.ImmutableRule
+	allowlist      cveAllowlist
+	registryID     int64 // the upstream registry of a proxy-cache project, else 0
 	created        time.Time
 	updated        time.Time
 }
@@ -125,6 +127,7 @@ func (s *store) addProject(p Project, now time.Time) (*project, error) {
 		id: int32(s.newID()), name: p.Name, metadata: metadata,
 		withoutScanner: p.WithoutScanner, created: now, updated: now,
 	}
+	created.allowlist = cveAllowlist{id: s.newID(), created: now, updated: now}
 	s.projects[p.Name] = created
 	return created, nil
 }
