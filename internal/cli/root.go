@@ -81,5 +81,6 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		return usageError{err}
 	})
 	root.AddCommand(newPublishCommand(), newSandboxCommand())
+	root.AddCommand(newProjectCommand())
 	return root
 }
