@@ -1,69 +1,22 @@
 package projectpolicy
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 
 	"github.com/go-openapi/runtime"
-	rtclient "github.com/go-openapi/runtime/client"
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/client"
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/models"
 
 	"github.com/druppie/harbor-gate/pkg/harbor"
 )
 
-// NewAPI returns a go-client for Harbor's v2.0 API configured like harbor.NewClient.
-// harbor.NewClient checks and normalises the URL, and TLS is verified against the system
-// roots plus cfg.CABundle. No cookie jar is used, so Harbor's CSRF check does not apply.
-//
-// NOTE: pkg/harbor keeps its go-client unexported, so this repeats its transport set-up.
+// NewAPI returns a go-client for Harbor's v2.0 API built by harbor.NewAPI, so that it
+// checks cfg and sets up TLS, the User-Agent header and authentication as
+// harbor.NewClient does.
 func NewAPI(cfg harbor.Config) (*client.HarborAPI, error) {
-	checked, err := harbor.NewClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	apiURL, err := url.Parse(checked.URL() + harbor.APIBasePath)
-	if err != nil {
-		return nil, fmt.Errorf("parsing Harbor URL: %w", err)
-	}
-	transport := cfg.Transport
-	if transport == nil {
-		if transport, err = tlsTransport(cfg); err != nil {
-			return nil, err
-		}
-	}
-	var auth runtime.ClientAuthInfoWriter
-	if cfg.Username != "" {
-		auth = rtclient.BasicAuth(cfg.Username, cfg.Password)
-	}
-	return client.New(client.Config{URL: apiURL, Transport: transport, AuthInfo: auth}), nil
-}
-
-// tlsTransport clones http.DefaultTransport with the TLS settings of cfg, which
-// harbor.NewClient has already checked for conflicts.
-func tlsTransport(cfg harbor.Config) (http.RoundTripper, error) {
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12,
-		InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // set only by request
-	if len(cfg.CABundle) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		pool.AppendCertsFromPEM(cfg.CABundle)
-		tlsConfig.RootCAs = pool
-	}
-	base, ok := http.DefaultTransport.(*http.Transport)
-	if !ok {
-		return nil, errors.New("creating the Harbor transport failed because " +
-			"http.DefaultTransport is not an *http.Transport")
-	}
-	transport := base.Clone()
-	transport.TLSClientConfig = tlsConfig
-	return transport, nil
+	return harbor.NewAPI(cfg)
 }
 
 // HarborError is an error response of Harbor to one call of Plan or Apply.

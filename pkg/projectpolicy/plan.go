@@ -23,7 +23,8 @@ const (
 type Change struct {
 	Action Action
 	// Kind is the changed object's kind: project, metadata, cve allowlist, immutable rule,
-	// webhook policy, retention policy, robot, configuration or system cve allowlist.
+	// webhook policy, retention policy, robot, registry, replication policy,
+	// configuration or system cve allowlist.
 	Kind string
 	// Summary names the object and, for an update, the differences.
 	Summary string
@@ -103,13 +104,15 @@ type applier struct {
 	cfg       config
 	projectID int64
 	result    *Result
+	// registryIDs maps registry endpoint names to ids once Apply knows them.
+	registryIDs map[string]int64
 }
 
 // Apply makes the planned changes in order and stops at the first error. The changes
 // before it stay in place, so planning again shows what remains. Result.Steps counts the
 // writes that succeeded.
 func (p *Plan) Apply(ctx context.Context, api *client.HarborAPI) (*Result, error) {
-	a := &applier{api: api, cfg: p.cfg, result: &Result{}}
+	a := &applier{api: api, cfg: p.cfg, result: &Result{}, registryIDs: map[string]int64{}}
 	for _, s := range p.steps {
 		if err := s(ctx, a); err != nil {
 			return a.result, err

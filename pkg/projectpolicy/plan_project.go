@@ -34,6 +34,19 @@ func PlanProject(ctx context.Context, api *client.HarborAPI, p *Project,
 	if err != nil {
 		return nil, err
 	}
+	// Registry endpoints come first because a proxy-cache project and replication
+	// policies refer to them by id. Only a system administrator may list them, so they
+	// are read only when the project uses one.
+	var registries map[string]*models.Registry
+	if len(p.endpoints()) > 0 {
+		if registries, err = listRegistries(ctx, api); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkProxyCache(p, current, registries); err != nil {
+		return nil, err
+	}
+	planRegistries(plan, p, registries)
 	planProjectSettings(plan, p, current)
 	var id int64
 	if current != nil {
@@ -46,6 +59,9 @@ func PlanProject(ctx context.Context, api *client.HarborAPI, p *Project,
 		if err := planner(ctx, api, plan, p, id); err != nil {
 			return nil, err
 		}
+	}
+	if err := planReplication(ctx, api, plan, p, registries); err != nil {
+		return nil, err
 	}
 	return plan, nil
 }
@@ -113,7 +129,14 @@ func planProjectSettings(plan *Plan, p *Project, current *models.Project) {
 	name := p.Metadata.Name
 	want := desiredMetadata(&p.Spec)
 	have := currentMetadata(current)
-	if current == nil {
+	upstream := ""
+	if pc := p.Spec.ProxyCache; pc != nil {
+		upstream = pc.Upstream.Name
+	}
+	switch {
+	case current == nil && upstream != "":
+		plan.add(ActionCreate, "project", "%s (proxy cache of registry %s)", name, upstream)
+	case current == nil:
 		plan.add(ActionCreate, "project", "%s", name)
 	}
 	changed := map[string]string{}
@@ -131,7 +154,7 @@ func planProjectSettings(plan *Plan, p *Project, current *models.Project) {
 	}
 	allowlist := planAllowlist(plan, p.Spec.CVEAllowlist, current)
 	if current == nil {
-		plan.steps = append(plan.steps, createProjectStep(name, changed, allowlist))
+		plan.steps = append(plan.steps, createProjectStep(name, upstream, changed, allowlist))
 	} else if len(changed) > 0 || allowlist != nil {
 		plan.steps = append(plan.steps, updateProjectStep(name, changed, allowlist))
 	}
@@ -211,11 +234,20 @@ func expiry(unix *int64) string {
 	return time.Unix(*unix, 0).UTC().Format(time.RFC3339)
 }
 
-func createProjectStep(name string, metadata map[string]string,
+// createProjectStep creates the project, as a proxy cache of the registry endpoint named
+// upstream unless upstream is empty.
+func createProjectStep(name, upstream string, metadata map[string]string,
 	allowlist *models.CVEAllowlist) step {
 	return func(ctx context.Context, a *applier) error {
 		req := &models.ProjectReq{ProjectName: name, Metadata: metadataModel(metadata),
 			CVEAllowlist: allowlist}
+		if upstream != "" {
+			id, err := a.registryID(ctx, upstream)
+			if err != nil {
+				return err
+			}
+			req.RegistryID = &id
+		}
 		if public, ok := metadata[metaPublic]; ok {
 			b, _ := strconv.ParseBool(public)
 			req.Public = &b

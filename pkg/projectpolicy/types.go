@@ -59,6 +59,12 @@ type ProjectSpec struct {
 	Webhooks []Webhook `yaml:"webhooks"`
 	// Robot is the project robot account that harbor-gate uses, matched by name.
 	Robot *Robot `yaml:"robot"`
+	// Replication lists push-based replication rules to other Harbor instances, matched
+	// to Harbor's replication policies by name.
+	Replication []Replication `yaml:"replication"`
+	// ProxyCache makes the project a proxy cache of an upstream registry. Harbor sets
+	// this only when it creates a project, so it cannot be added to an existing project.
+	ProxyCache *ProxyCache `yaml:"proxyCache"`
 }
 
 // VulnerabilityPrevention maps to the project metadata prevent_vul and severity.
@@ -134,6 +140,96 @@ type WebhookTarget struct {
 	// AuthHeader is sent verbatim as the Authorization header, such as "Bearer ...".
 	AuthHeader     *SecretSource `yaml:"authHeader"`
 	SkipCertVerify bool          `yaml:"skipCertVerify"`
+}
+
+// Replication is a push-based replication rule: Harbor copies the project's matching
+// images to a remote Harbor.
+type Replication struct {
+	// Name is the name of Harbor's replication policy. Policy names are unique across
+	// the whole Harbor instance, not per project.
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Target is the remote Harbor. Its Type must be harbor, the default.
+	Target RegistryEndpoint `yaml:"target"`
+	// Direction is push, the default and the only value: from this project to Target.
+	Direction string `yaml:"direction"`
+	// Filters select the replicated repositories and tags.
+	Filters ReplicationFilters `yaml:"filters"`
+	// DestinationNamespace is the project on Target that receives the images. Empty
+	// keeps the source project's name.
+	DestinationNamespace string `yaml:"destinationNamespace"`
+	// Trigger starts the replication. The default is a manual trigger.
+	Trigger ReplicationTrigger `yaml:"trigger"`
+	// Override replaces images of the same name on Target. It defaults to true, as in
+	// Harbor's web interface.
+	Override *bool `yaml:"override"`
+	// Enabled defaults to true.
+	Enabled *bool `yaml:"enabled"`
+	// Deletion replicates deletions of artifacts to Target. It defaults to false.
+	Deletion bool `yaml:"deletion"`
+}
+
+// ReplicationFilters select what a replication rule copies. Patterns are doublestar
+// globs.
+type ReplicationFilters struct {
+	// Repositories matches repository names without the project and defaults to "**".
+	// Plan prefixes it with "<project>/", so a rule never replicates other projects.
+	Repositories string `yaml:"repositories"`
+	// Tags matches tags. Empty means every tag.
+	Tags string `yaml:"tags"`
+}
+
+// Replication trigger types.
+const (
+	TriggerManual     = "manual"
+	TriggerScheduled  = "scheduled"
+	TriggerEventBased = "event_based"
+)
+
+// ReplicationTrigger starts a replication.
+type ReplicationTrigger struct {
+	// Type is manual (the default), scheduled or event_based. An event_based rule copies
+	// each pushed image and, with Deletion, each deletion.
+	Type string `yaml:"type"`
+	// Cron is Harbor's six-field cron with seconds first and seconds 0, such as
+	// "0 0 2 * * *". Only a scheduled trigger has one.
+	Cron string `yaml:"cron"`
+}
+
+// RegistryEndpoint is a Harbor registry endpoint: a remote registry that replication
+// and proxy-cache projects use, matched to Harbor's endpoints by name. Endpoints are
+// shared by the whole Harbor instance, so documents that name the same endpoint must
+// define it the same way. Plan creates and updates endpoints but never deletes one.
+type RegistryEndpoint struct {
+	// Name is the endpoint's name in Harbor.
+	Name string `yaml:"name"`
+	// Type is Harbor's adapter type, such as harbor or docker-hub. A replication target
+	// must be harbor, which is its default. A proxy-cache upstream has no default.
+	Type string `yaml:"type"`
+	// URL is the registry's https URL, such as https://registry-dr.example.
+	URL string `yaml:"url"`
+	// Insecure makes Harbor skip TLS certificate verification of the endpoint, and
+	// permits an http:// URL. It defaults to false.
+	Insecure bool `yaml:"insecure"`
+	// Credential logs Harbor in to the endpoint. Without it Harbor calls the endpoint
+	// anonymously.
+	Credential *RegistryCredential `yaml:"credential"`
+}
+
+// RegistryCredential is the login of a registry endpoint. Harbor returns the access key
+// but never the access secret, so Plan compares the key only.
+type RegistryCredential struct {
+	// AccessKey is the user name, such as a robot account name.
+	AccessKey string `yaml:"accessKey"`
+	// AccessSecret is the password or token.
+	AccessSecret *SecretSource `yaml:"accessSecret"`
+}
+
+// ProxyCache makes a project a proxy cache: pulls through it fetch missing images from
+// Upstream and keep them in the project.
+type ProxyCache struct {
+	// Upstream is the cached registry, such as Docker Hub.
+	Upstream RegistryEndpoint `yaml:"upstream"`
 }
 
 // Robot is the project robot account for harbor-gate. Its permissions are fixed by

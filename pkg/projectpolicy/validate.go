@@ -57,6 +57,8 @@ func (d *Document) Validate() error {
 		seen[p.Metadata.Name] = true
 		errs = append(errs, p.Validate())
 	}
+	// Conflicts inside one project are reported by its Validate.
+	errs = append(errs, validateEndpointConsistency(d.Projects, true)...)
 	if len(d.Instances) > 1 {
 		errs = append(errs, invalidf("%d %s documents: keep one", len(d.Instances),
 			KindInstance))
@@ -102,6 +104,11 @@ func (p *Project) Validate() error {
 	if s.Robot != nil {
 		validateRobot(f, s.Robot)
 	}
+	validateReplications(f, s.Replication)
+	if s.ProxyCache != nil {
+		validateProxyCache(f, s.ProxyCache)
+	}
+	f.errs = append(f.errs, validateEndpointConsistency([]*Project{p}, false)...)
 	return f.err()
 }
 
