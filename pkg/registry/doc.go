@@ -8,10 +8,12 @@
 // manifests with their original bytes and media type. An index is copied
 // with all its children.
 //
-// Push reads no manifest from the target, neither by tag nor by digest.
-// While Harbor's vulnerability prevention policy blocks an image, and it
-// blocks every image not scanned yet, Harbor rejects GET and HEAD of its
-// manifest with 412. A push that probed for an existing manifest would
-// therefore fail on a retry. Blobs are still checked with HEAD, because
-// that policy does not cover blobs.
+// Push reads no manifest from the target by tag, and only one by digest: a
+// HEAD request that finds out whether the target already has the image, so
+// that pushing it again sends no blob requests. While Harbor's
+// vulnerability prevention policy blocks an image, and it blocks every
+// image not scanned yet, Harbor rejects GET and HEAD of its manifest with
+// 412. Push therefore treats any failure of that HEAD as a missing
+// manifest and goes on blob by blob, so a retry still succeeds. Blobs are
+// checked with HEAD, because that policy does not cover blobs.
 package registry

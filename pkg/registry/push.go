@@ -47,14 +47,19 @@ type Result struct {
 //
 // A name.Tag target pushes the image under that tag. A name.Digest target,
 // such as src.DigestIn(repo), pushes it without a tag and must carry the
-// source's digest. Blobs the target already has are skipped (checked with
-// HEAD), blobs of a registry source on the same registry are mounted, and
-// the others are streamed from the source, up to WithJobs at a time. Then
-// the manifests are written with PUT, the children of an index first, each
-// with its original bytes and media type. Push reads no manifest from the
-// target. The one exception is a manifest with a subject field on a
-// registry without the referrers API: go-containerregistry then reads and
-// updates the referrers fallback tag. Push returns an error wrapping
+// source's digest. Push first sends one HEAD request for the source's
+// manifest by digest. When the target repository has it, Push writes only
+// the manifest at target again, which sets the tag. Otherwise blobs the
+// target already has are skipped (checked with HEAD), blobs of a registry
+// source on the same registry are mounted, and the others are streamed
+// from the source, up to WithJobs at a time. Then the manifests are written
+// with PUT, the children of an index first, each with its original bytes
+// and media type. Any response to the HEAD but 200 with the digest, such
+// as Harbor's 412 for an unscanned image under its vulnerability policy,
+// counts as a missing manifest. Push reads no manifest by tag. The one
+// exception is a manifest with a subject field on a registry without the
+// referrers API: go-containerregistry then reads and updates the referrers
+// fallback tag. Push returns an error wrapping
 // ErrDigestMismatch when the registry reports a digest that differs from
 // the source's digest. It returns a *PolicyError when Harbor refused a
 // request with HTTP 412, such as a manifest PUT to an immutable tag.
@@ -77,13 +82,21 @@ func Push(
 		return nil, fmt.Errorf("reading %s: %w", src, err)
 	}
 	recorder := newPushRecorder(o.transport, target.Context().RepositoryStr())
-	if err := pushPlanned(ctx, plan, src, target, recorder, o); err != nil {
+	existed, err := pushPlanned(ctx, plan, src, target, recorder, o)
+	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w: %w", ctxErr, err)
 		}
 		return nil, fmt.Errorf("pushing %s to %s: %w", src, target, ClassifyError(err))
 	}
-	return newResult(src, target, recorder)
+	res, err := newResult(src, target, recorder)
+	if err != nil {
+		return nil, err
+	}
+	if existed {
+		res.BlobsSkipped = len(plan.blobs)
+	}
+	return res, nil
 }
 
 // resolveTarget checks target against src and applies WithInsecure to it.
@@ -111,9 +124,22 @@ func resolveTarget(target name.Reference, src *Source, o *options) (name.Referen
 	return nil, fmt.Errorf("pushing: target %s is a %T, not a name.Tag or name.Digest", target, target)
 }
 
+// pushPlanned writes the plan to target, or only the top manifest when the target
+// repository already has it, and reports whether it had.
 func pushPlanned(ctx context.Context, plan *pushPlan, src *Source, target name.Reference,
-	recorder *pushRecorder, o *options) error {
-	ropts := o.remoteOptions(o.target, recorder)
+	recorder *pushRecorder, o *options) (bool, error) {
+	tr, err := o.targetTransport(ctx, target.Context(), recorder)
+	if err != nil {
+		return false, err
+	}
+	exists, err := manifestExists(ctx, tr, target.Context(), src.digest)
+	if err != nil {
+		return false, err
+	}
+	if exists {
+		plan = &pushPlan{}
+	}
+	ropts := []remote.Option{remote.WithTransport(tr), remote.WithJobs(o.jobs)}
 	if o.progress != nil {
 		updates := make(chan v1.Update, 16)
 		finished := make(chan struct{})
@@ -127,9 +153,9 @@ func pushPlanned(ctx context.Context, plan *pushPlan, src *Source, target name.R
 	}
 	pusher, err := remote.NewPusher(ropts...)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return plan.push(ctx, pusher, target, src.artifact, o.jobs)
+	return exists, plan.push(ctx, pusher, target, src.artifact, o.jobs)
 }
 
 func newResult(src *Source, target name.Reference, recorder *pushRecorder) (*Result, error) {

@@ -55,18 +55,35 @@ func parseRef(t *testing.T, ref string) name.Reference {
 	return r
 }
 
-// manifestReads returns the requests that read a manifest of repo. Harbor
-// may reject such reads with 412 while it has not scanned the image, so a
-// push must send none.
+// manifestReads returns the requests that read a manifest of repo, other
+// than a HEAD by digest. Harbor may reject such reads with 412 while it has
+// not scanned the image, so a push must send none. Push sends one HEAD by
+// digest and treats its failure as a missing manifest.
 func manifestReads(reqs []recordedRequest, repo string) []string {
 	prefix := "/v2/" + repo + "/manifests/"
 	var reads []string
 	for _, r := range reqs {
-		if strings.HasPrefix(r.Path, prefix) && r.Method != http.MethodPut {
-			reads = append(reads, r.String())
+		ref, ok := strings.CutPrefix(r.Path, prefix)
+		if !ok || r.Method == http.MethodPut {
+			continue
 		}
+		if _, err := v1.NewHash(ref); err == nil && r.Method == http.MethodHead {
+			continue
+		}
+		reads = append(reads, r.String())
 	}
 	return reads
+}
+
+// registryRequests returns the requests as strings, without the ping of /v2/.
+func registryRequests(reqs []recordedRequest) []string {
+	var out []string
+	for _, r := range reqs {
+		if r.Path != "/v2/" {
+			out = append(out, r.String())
+		}
+	}
+	return out
 }
 
 // checkPulls reads the pushed image back by digest and validates every
@@ -179,14 +196,17 @@ func TestPushWithoutTagUsesDigest(t *testing.T) {
 	if want := repo.Digest(src.Digest().String()); res.Digest != want {
 		t.Errorf("Digest = %s, want %s", res.Digest, want)
 	}
-	var puts []string
+	var got []string
 	for _, r := range reg.takeRequests() {
 		if strings.Contains(r.Path, "/manifests/") {
-			puts = append(puts, r.String())
+			got = append(got, r.String())
 		}
 	}
-	wantPuts := []string{"PUT /v2/team/app/manifests/" + src.Digest().String()}
-	if diff := cmp.Diff(wantPuts, puts); diff != "" {
+	want := []string{
+		"HEAD /v2/team/app/manifests/" + src.Digest().String(),
+		"PUT /v2/team/app/manifests/" + src.Digest().String(),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("manifest requests (-want +got):\n%s", diff)
 	}
 	checkPulls(t, res.Digest, types.OCIManifestSchema1)
@@ -259,10 +279,46 @@ func TestRepushUploadsNothing(t *testing.T) {
 	if res.BlobsUploaded != 0 || res.BlobsSkipped != 4 {
 		t.Errorf("BlobsUploaded, BlobsSkipped = %d, %d, want 0, 4", res.BlobsUploaded, res.BlobsSkipped)
 	}
-	for _, r := range reg.takeRequests() {
-		if strings.Contains(r.Path, "/blobs/uploads/") {
-			t.Errorf("second push sent %s, want no blob upload", r)
+	want := []string{
+		"HEAD /v2/team/app/manifests/" + src.Digest().String(),
+		"PUT /v2/team/app/manifests/1",
+	}
+	if diff := cmp.Diff(want, registryRequests(reg.takeRequests())); diff != "" {
+		t.Errorf("requests of the second push (-want +got):\n%s", diff)
+	}
+}
+
+// TestRepushWhenManifestHeadFails pushes twice to a registry that rejects
+// every manifest HEAD with 412, as Harbor does for an unscanned image under
+// its vulnerability policy. Both pushes must succeed, the second one by
+// checking each blob.
+func TestRepushWhenManifestHeadFails(t *testing.T) {
+	reg := newTestRegistry(t)
+	reg.setBeforeServe(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodHead && strings.Contains(r.URL.Path, "/manifests/") {
+			w.WriteHeader(http.StatusPreconditionFailed)
+			return true
 		}
+		return false
+	})
+	src := openSource(t, writeLayout(t, layoutEntry{image: randomImage(t, 3)}))
+	ref := parseRef(t, reg.Host+"/team/app:1")
+	first, err := Push(t.Context(), src, ref)
+	if err != nil {
+		t.Fatalf("first Push: %v", err)
+	}
+
+	second, err := Push(t.Context(), src, ref)
+	if err != nil {
+		t.Fatalf("second Push: %v", err)
+	}
+
+	if first.BlobsUploaded != 4 {
+		t.Errorf("first push BlobsUploaded = %d, want 4", first.BlobsUploaded)
+	}
+	if second.BlobsUploaded != 0 || second.BlobsSkipped != 4 {
+		t.Errorf("second push BlobsUploaded, BlobsSkipped = %d, %d, want 0, 4",
+			second.BlobsUploaded, second.BlobsSkipped)
 	}
 }
 
