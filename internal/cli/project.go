@@ -32,7 +32,12 @@ sync, 1 on drift, 2 on an invalid flag or policy file and 4 when Harbor
 fails. "apply" prints the same plan and makes it; --dry-run only prints it.
 
 Secrets in the file are read from files or Kubernetes Secrets (through the
-current kubeconfig) and never printed.`
+current kubeconfig) and never printed. With --secrets-dir DIR, a secretRef
+{namespace, name, key} is read from the file DIR/<namespace>/<name>/<key>,
+the layout of a Secret mounted as a volume, and Kubernetes is never
+contacted; this suits a sandbox without a cluster and a pod that mounts the
+Secrets. Each part must be a valid Kubernetes namespace, Secret name or key,
+so no "/" and no "..".`
 
 // projectFlags are the flags of "harbor-gate project diff" and "project apply".
 type projectFlags struct {
@@ -41,6 +46,7 @@ type projectFlags struct {
 	dryRun, rotateSecret, showSecret                  bool
 	pullSecretOut, gateSecretOut, registry            string
 	pullSecretName, gateSecretName, secretNamespace   string
+	secretsDir                                        string
 }
 
 var projectEnv = map[string]string{
@@ -129,6 +135,9 @@ func addProjectFlags(cmd *cobra.Command, f *projectFlags) {
 		envHelp("PEM file of CAs to trust besides the system roots", "HARBOR_CA_BUNDLE"))
 	fs.BoolVar(&f.insecureSkipVerify, "insecure-skip-tls-verify", false,
 		"do not verify TLS certificates (test instances only)")
+	fs.StringVar(&f.secretsDir, "secrets-dir", "", "read each secretRef from the file "+
+		"DIR/<namespace>/<name>/<key> instead of from Kubernetes "+
+		"(default: Kubernetes through the current kubeconfig)")
 }
 
 // runProject plans every document of the file and, for apply, makes the plans.
@@ -188,12 +197,31 @@ func (f *projectFlags) load() (*projectpolicy.Document, error) {
 			robots++
 		}
 	}
+	if err := checkSecretsDir(f.secretsDir); err != nil {
+		return nil, err
+	}
 	if robots > 1 && (f.pullSecretOut != "" || f.gateSecretOut != "" || f.rotateSecret) {
 		return nil, usagef("%s defines %d robots, but --pull-secret-out, --gate-secret-out "+
 			"and --rotate-robot-secret handle one: apply one project file at a time",
 			f.file, robots)
 	}
 	return doc, nil
+}
+
+// checkSecretsDir rejects a --secrets-dir that is not a directory, before any request to
+// Harbor.
+func checkSecretsDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return usagef("--secrets-dir: %v", err)
+	}
+	if !info.IsDir() {
+		return usagef("invalid --secrets-dir %q: it is a file, not a directory", dir)
+	}
+	return nil
 }
 
 // api builds the go-client from the Harbor flags.
@@ -224,6 +252,10 @@ func (f *projectFlags) api() (*client.HarborAPI, error) {
 func planDocument(ctx context.Context, api *client.HarborAPI, doc *projectpolicy.Document,
 	f *projectFlags) ([]*projectpolicy.Plan, error) {
 	opts := []projectpolicy.Option{projectpolicy.WithRotateRobotSecret(f.rotateSecret)}
+	if f.secretsDir != "" {
+		opts = append(opts, projectpolicy.WithSecretReader(
+			projectpolicy.NewDirSecretReader(f.secretsDir)))
+	}
 	var plans []*projectpolicy.Plan
 	for _, in := range doc.Instances {
 		plan, err := projectpolicy.PlanInstance(ctx, api, in, opts...)

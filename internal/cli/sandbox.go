@@ -41,6 +41,12 @@ The sandbox creates a private project with scan on push, a robot account
 and a cosign key pair, prints how to use them, and writes them as files
 into --dir (shell variables in sandbox.env). It runs until interrupted.
 
+The system administrator is "admin" with a random password, which
+sandbox.env names as HARBOR_ADMIN_USERNAME and HARBOR_ADMIN_PASSWORD_FILE
+(the file admin.password, readable by its owner only). Use them for
+"harbor-gate project apply", which creates projects and robots, as
+hack/policy-demo.sh does.
+
 With the default fixture, repositories whose name contains "vulnerable"
 get a Critical finding and all others one Low finding.`,
 		Args: cobra.NoArgs,
@@ -84,7 +90,12 @@ func runSandbox(cmd *cobra.Command, f *sandboxFlags) error {
 	if err != nil {
 		return err
 	}
+	adminPassword, err := randomSecret()
+	if err != nil {
+		return err
+	}
 	opts := []harbortest.Option{
+		harbortest.WithAdmin(harbortest.DefaultAdminUser, adminPassword),
 		harbortest.WithAddr(f.addr),
 		harbortest.WithFixture(fixture),
 		harbortest.WithProject(harbortest.Project{
@@ -107,7 +118,8 @@ func runSandbox(cmd *cobra.Command, f *sandboxFlags) error {
 		return fmt.Errorf("starting the Harbor double: %w", err)
 	}
 	defer srv.Close()
-	env, err := writeSandboxFiles(dir, srv, f.project, secret)
+	env, err := writeSandboxFiles(dir, srv, f.project, sandboxSecrets{
+		robot: secret, admin: adminPassword})
 	if err != nil {
 		return err
 	}
@@ -175,9 +187,16 @@ func randomSecret() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// writeSandboxFiles writes the robot password, a cosign key pair and
-// sandbox.env into dir, and returns the contents of sandbox.env.
-func writeSandboxFiles(dir string, srv *harbortest.Server, project, secret string) (string, error) {
+// sandboxSecrets are the passwords that the sandbox generated.
+type sandboxSecrets struct {
+	robot, admin string
+}
+
+// writeSandboxFiles writes the robot and administrator passwords, a cosign
+// key pair and sandbox.env into dir, each readable by its owner only, and
+// returns the contents of sandbox.env.
+func writeSandboxFiles(dir string, srv *harbortest.Server, project string,
+	secrets sandboxSecrets) (string, error) {
 	keyPassword, err := randomSecret()
 	if err != nil {
 		return "", err
@@ -189,7 +208,8 @@ func writeSandboxFiles(dir string, srv *harbortest.Server, project, secret strin
 		return "", fmt.Errorf("generating a cosign key pair: %w", err)
 	}
 	files := map[string][]byte{
-		"harbor.password": []byte(secret),
+		"harbor.password": []byte(secrets.robot),
+		"admin.password":  []byte(secrets.admin),
 		"cosign.key":      keys.PrivateBytes,
 		"cosign.pub":      keys.PublicBytes,
 		"cosign.password": []byte(keyPassword),
@@ -210,6 +230,8 @@ func writeSandboxFiles(dir string, srv *harbortest.Server, project, secret strin
 		{"HARBOR_PASSWORD_FILE", filepath.Join(dir, "harbor.password")},
 		{"COSIGN_KEY", filepath.Join(dir, "cosign.key")},
 		{"COSIGN_PASSWORD_FILE", filepath.Join(dir, "cosign.password")},
+		{"HARBOR_ADMIN_USERNAME", harbortest.DefaultAdminUser},
+		{"HARBOR_ADMIN_PASSWORD_FILE", filepath.Join(dir, "admin.password")},
 	}
 	if srv.CACertPEM() != nil {
 		vars = append(vars, [2]string{"HARBOR_CA_BUNDLE", filepath.Join(dir, "ca.pem")})
@@ -238,9 +260,14 @@ func printSandbox(w io.Writer, srv *harbortest.Server, project, dir string) {
 		filepath.Join(dir, "harbor.password"))
 	fmt.Fprintf(w, "  cosign:    %s (password in %s)\n", filepath.Join(dir, "cosign.key"),
 		filepath.Join(dir, "cosign.password"))
+	fmt.Fprintf(w, "  admin:     %s, password in %s\n", harbortest.DefaultAdminUser,
+		filepath.Join(dir, "admin.password"))
 	fmt.Fprintf(w, "\nIn another shell:\n  set -a; . %s; set +a\n",
 		shellQuote(filepath.Join(dir, "sandbox.env")))
 	fmt.Fprintf(w, "  harbor-gate publish --source oci:DIR "+
 		"--target \"$HARBOR_REGISTRY/%s/app:v1\"\n", project)
+	fmt.Fprintf(w, "  harbor-gate project diff -f POLICY --secrets-dir DIR "+
+		"--username \"$HARBOR_ADMIN_USERNAME\" "+
+		"--password-file \"$HARBOR_ADMIN_PASSWORD_FILE\"\n")
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n")
 }

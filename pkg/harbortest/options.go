@@ -53,7 +53,9 @@ type config struct {
 	harborVersion string
 	// mountUnauthorized makes blob mounts from an unreadable repository fail with 401.
 	mountUnauthorized bool
-	errs              []error
+	// webhookAnyTarget lets webhook deliveries leave loopback, see WithAnyWebhookTarget.
+	webhookAnyTarget bool
+	errs             []error
 }
 
 func defaultConfig() config {

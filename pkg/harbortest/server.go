@@ -118,7 +118,7 @@ func New(opts ...Option) (*Server, error) {
 		webhooks: webhookState{
 			policies: map[int64]*models.WebhookPolicy{}, pending: map[*report]*scanNotice{},
 		},
-		sender:            newWebhookSender(cfg.webhookRetry),
+		sender:            newWebhookSender(cfg.webhookRetry, cfg.webhookAnyTarget),
 		harborVersion:     cfg.harborVersion,
 		mountUnauthorized: cfg.mountUnauthorized,
 		retention:         newRetentionState(),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -50,6 +51,7 @@ type scanNotice struct {
 // in New and never change, apart from those guarded by mu.
 type webhookSender struct {
 	retryDelay func(failures int) time.Duration
+	anyTarget  bool // whether targets other than loopback ones are delivered to
 	client     *http.Client
 	insecure   *http.Client // for targets with skip_cert_verify
 	ctx        context.Context
@@ -57,16 +59,24 @@ type webhookSender struct {
 	timers     sync.WaitGroup // goroutines that wait for a scan's end
 
 	mu     sync.Mutex
-	idle   *sync.Cond // signalled when active drops to zero
-	active int        // deliveries in flight, retries included
+	idle   *sync.Cond    // signalled when active drops to zero
+	active int           // deliveries in flight, retries included
+	jobs   []*WebhookJob // every delivery started, oldest first
 }
 
-func newWebhookSender(retryDelay func(int) time.Duration) *webhookSender {
-	insecure := http.DefaultTransport.(*http.Transport).Clone()
+// newWebhookSender returns a sender whose clients connect only to loopback addresses,
+// unless anyTarget is set.
+func newWebhookSender(retryDelay func(int) time.Duration, anyTarget bool) *webhookSender {
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	if !anyTarget {
+		base = loopbackTransport(base)
+	}
+	insecure := base.Clone()
 	insecure.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // skip_cert_verify
 	w := &webhookSender{
 		retryDelay: retryDelay,
-		client:     &http.Client{Timeout: webhookTimeout},
+		anyTarget:  anyTarget,
+		client:     &http.Client{Timeout: webhookTimeout, Transport: base},
 		insecure:   &http.Client{Timeout: webhookTimeout, Transport: insecure},
 	}
 	w.idle = sync.NewCond(&w.mu)
@@ -178,6 +188,7 @@ func (s *Server) announceDueScans() {
 
 // webhookRequest is one formatted event for one target.
 type webhookRequest struct {
+	job            *WebhookJob // guarded by the sender's mu
 	address        string
 	authHeader     string
 	skipCertVerify bool
@@ -206,14 +217,19 @@ func (s *Server) startDelivery(policy *models.WebhookPolicy, target *models.Webh
 		return
 	}
 	w := s.sender
+	req.job = &WebhookJob{PolicyID: policy.ID, EventType: payload.Type,
+		Address: target.Address, Status: StatusRunning}
 	w.mu.Lock()
 	w.active++
+	w.jobs = append(w.jobs, req.job)
 	w.mu.Unlock()
 	go s.deliver(req)
 }
 
 // deliver posts the request up to webhookMaxAttempts times and waits the retry delay
-// between attempts. Any 2xx status is a success.
+// between attempts. Any 2xx status is a success. A target that is not on loopback, while
+// the sender is restricted to loopback, is not contacted at all: its job fails at once,
+// without retries, and counts as a failure but not as an attempt.
 func (s *Server) deliver(req webhookRequest) {
 	w := s.sender
 	defer func() {
@@ -224,17 +240,25 @@ func (s *Server) deliver(req webhookRequest) {
 		}
 		w.mu.Unlock()
 	}()
+	if err := w.checkTarget(req.address); err != nil {
+		w.finishJob(req.job, StatusError, err.Error())
+		s.mu.Lock()
+		s.stats.WebhookFailures++
+		s.mu.Unlock()
+		return
+	}
 	for attempt := 1; ; attempt++ {
-		ok := w.post(req)
+		err := w.post(req)
+		w.recordAttempt(req.job, err)
 		s.mu.Lock()
 		s.stats.WebhookAttempts++
-		if ok {
+		if err == nil {
 			s.stats.WebhookDeliveries++
 		} else if attempt == webhookMaxAttempts {
 			s.stats.WebhookFailures++
 		}
 		s.mu.Unlock()
-		if ok || attempt == webhookMaxAttempts {
+		if err == nil || attempt == webhookMaxAttempts {
 			return
 		}
 		timer := time.NewTimer(w.retryDelay(attempt))
@@ -247,11 +271,13 @@ func (s *Server) deliver(req webhookRequest) {
 	}
 }
 
-func (w *webhookSender) post(req webhookRequest) bool {
+// post sends the request once. The error states why the attempt failed, for the job's
+// status message, and never contains the auth header.
+func (w *webhookSender) post(req webhookRequest) error {
 	httpReq, err := http.NewRequestWithContext(w.ctx, http.MethodPost, req.address,
 		bytes.NewReader(req.body))
 	if err != nil {
-		return false
+		return fmt.Errorf("invalid target address %q: %w", req.address, err)
 	}
 	httpReq.Header.Set("Content-Type", req.contentType)
 	if req.authHeader != "" {
@@ -263,11 +289,14 @@ func (w *webhookSender) post(req webhookRequest) bool {
 	}
 	resp, err := client.Do(httpReq)
 	if err != nil {
-		return false
+		return err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode >= 200 && resp.StatusCode < 300
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("the target responded with HTTP %s", resp.Status)
+	}
+	return nil
 }
 
 // stopWebhooks cancels the deliveries and the goroutines that wait for scans, and waits
