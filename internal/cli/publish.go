@@ -269,6 +269,10 @@ func (f *publishFlags) options(ctx context.Context) (gate.Options, error) {
 			Timeout:      f.timeout,
 		},
 	}
+	if f.caBundle != "" && f.insecureSkipVerify {
+		return opts, usagef("--ca-bundle and --insecure-skip-tls-verify exclude each other, " +
+			"because skipping verification ignores the CA bundle; drop one")
+	}
 	if f.caBundle != "" {
 		if opts.CABundle, err = readFile("ca-bundle", f.caBundle); err != nil {
 			return opts, err
@@ -376,6 +380,11 @@ func resolveHarborURL(raw string, target gate.Target) (string, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return "", usagef("invalid --harbor-url %q: use an absolute http or https URL "+
 			"such as https://harbor.example", harbor.RedactURL(raw))
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		// The query is left out of the message because it may carry a token.
+		return "", usagef("invalid --harbor-url %q: remove the query and fragment, and "+
+			"pass credentials with --username and --password-file", u.Scheme+"://"+u.Host+u.Path)
 	}
 	return raw, nil
 }

@@ -136,11 +136,16 @@ func decodeDefault(body []byte) (notice, error) {
 }
 
 // decodeCloudEvent decodes a CloudEvents payload in structured or binary mode with the
-// CloudEvents SDK, which also validates the required attributes.
+// CloudEvents SDK and validates its required attributes.
 func decodeCloudEvent(ctx context.Context, header http.Header, body []byte) (notice, error) {
 	message := cehttp.NewMessage(header, io.NopCloser(bytes.NewReader(body)))
 	event, err := binding.ToEvent(ctx, message)
 	if err != nil {
+		return notice{}, fmt.Errorf("%w: decoding CloudEvent: %w", errMalformed, err)
+	}
+	// ToEvent of sdk-go v2.16.2 does not check a structured event's required attributes,
+	// so an event without an id would pass without this check.
+	if err := event.Validate(); err != nil {
 		return notice{}, fmt.Errorf("%w: decoding CloudEvent: %w", errMalformed, err)
 	}
 	n := notice{

@@ -168,6 +168,11 @@ func TestReceiverRejects(t *testing.T) {
 		{name: "CloudEvent without id", contentType: "application/cloudevents+json",
 			body: `{"specversion":"1.0","source":"/p","type":"harbor.scan.completed"}`,
 			want: 400, reason: RejectMalformed},
+		{name: "CloudEvent with data but without id",
+			contentType: "application/cloudevents+json",
+			body: `{"specversion":"1.0","source":"/p","type":"harbor.scan.completed",` +
+				`"data":{"resources":[{"digest":"` + testDigest + `"}]}}`,
+			want: 400, reason: RejectMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

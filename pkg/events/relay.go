@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +36,10 @@ var (
 // sends synchronously. Both retry with exponential backoff and jitter. Close stops the worker
 // after it has drained the queue. A Relay is safe for concurrent use and logs nothing.
 type Relay struct {
-	sink   string // the sink URL without user information, for messages
+	sink string // the sink URL for messages, by displaySink
+	// hide replaces the sink URL's query and fragment in net/http's errors, which hide
+	// the password but not a token in the query.
+	hide   *strings.Replacer
 	client cloudevents.Client
 	cfg    relayConfig
 
@@ -104,7 +108,7 @@ func NewRelay(sink string, opts ...RelayOption) (*Relay, error) {
 	}
 
 	r := &Relay{
-		sink: target.Redacted(), client: client, cfg: cfg,
+		sink: displaySink(*target), hide: queryReplacer(*target), client: client, cfg: cfg,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -244,6 +248,7 @@ func (r *Relay) deliver(ctx context.Context, ce cloudevents.Event) error {
 	err := r.attempt(ctx, ce)
 	if err != nil {
 		r.failed.Add(1)
+		err = r.hideQuery(err)
 		return fmt.Errorf("sending event %s to %s: %w", ce.ID(), r.sink, err)
 	}
 	r.sent.Add(1)
@@ -291,6 +296,53 @@ func classify(result error) (retry bool, err error) {
 	default:
 		return false, fmt.Errorf("%w with status %d: %w", ErrRejected, status, result)
 	}
+}
+
+// displaySink returns the sink URL with its password hidden and without its query and
+// fragment, either of which may carry a token.
+func displaySink(u url.URL) string {
+	base := u
+	base.RawQuery, base.ForceQuery, base.Fragment, base.RawFragment = "", false, "", ""
+	text := base.Redacted()
+	if u.RawQuery != "" || u.ForceQuery {
+		text += "?(query not shown)"
+	}
+	if u.Fragment != "" {
+		text += "#(fragment not shown)"
+	}
+	return text
+}
+
+// queryReplacer returns a replacer of the query and fragment of u, as u.String writes
+// them, by the placeholders of displaySink.
+func queryReplacer(u url.URL) *strings.Replacer {
+	var pairs []string
+	if u.RawQuery != "" {
+		pairs = append(pairs, "?"+u.RawQuery, "?(query not shown)")
+	}
+	if u.Fragment != "" {
+		pairs = append(pairs, "#"+u.EscapedFragment(), "#(fragment not shown)")
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+// queryHiddenError is an error whose message has the sink URL's query and fragment
+// replaced. It unwraps to the original error.
+type queryHiddenError struct {
+	message string
+	err     error
+}
+
+func (e *queryHiddenError) Error() string { return e.message }
+func (e *queryHiddenError) Unwrap() error { return e.err }
+
+// hideQuery replaces the sink URL's query and fragment in err's message.
+func (r *Relay) hideQuery(err error) error {
+	message := r.hide.Replace(err.Error())
+	if message == err.Error() {
+		return err
+	}
+	return &queryHiddenError{message: message, err: err}
 }
 
 // backoff returns the delay after the given number of failed attempts. The initial delay

@@ -235,6 +235,26 @@ func TestRelayRetriesNetworkErrors(t *testing.T) {
 	}
 }
 
+func TestRelayNetworkErrorHidesQuery(t *testing.T) {
+	server := httptest.NewServer(http.NotFoundHandler())
+	sinkURL := strings.Replace(server.URL, "http://", "http://core:hunter2@", 1) +
+		"/events?access_token=tok3n#frag-tok3n"
+	server.Close()
+	r, _ := newTestRelay(t, sinkURL, WithMaxAttempts(2))
+	err := r.SendNow(context.Background(), verdictEvent("e-1"))
+	if !errors.Is(err, ErrAttemptsExhausted) {
+		t.Fatalf("SendNow() error = %v, want ErrAttemptsExhausted", err)
+	}
+	for _, secret := range []string{"hunter2", "tok3n"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error contains %q: %v", secret, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "/events?(query not shown)#(fragment not shown)") {
+		t.Errorf("error = %v, want it to name the sink without its query", err)
+	}
+}
+
 func TestRelayBackoffCapped(t *testing.T) {
 	r, _ := newTestRelay(t, "http://127.0.0.1:1/events")
 	tests := []struct {

@@ -134,6 +134,11 @@ func (p Policy) EvaluateAt(r Report, now time.Time) Verdict {
 			"scan reports %d%% complete, which Harbor never sends; not judged",
 			r.CompletePercent))
 	}
+	if name, n, ok := negativeCount(r.Counts); ok {
+		return fail(ReasonScanFailed, fmt.Sprintf(
+			"scan reports %d %s findings, a negative count that Harbor never sends; "+
+				"not judged, so scan the image again", n, name))
+	}
 	counts, notes := r.Counts, []string(nil)
 	if p.NeedsVulnerabilities() {
 		f, err := p.filter(r, now)
@@ -170,6 +175,17 @@ func (p Policy) violations(counts map[string]int64) []string {
 		}
 	}
 	return details
+}
+
+// negativeCount returns the first severity, in sorted order, whose count is below zero.
+// Such a summary is corrupt, and judging it could hide findings that the count cancels.
+func negativeCount(counts map[string]int64) (string, int64, bool) {
+	for _, name := range sortedBySeverity(counts) {
+		if n := counts[name]; n < 0 {
+			return name, n, true
+		}
+	}
+	return "", 0, false
 }
 
 func fail(reason Reason, detail string) Verdict {

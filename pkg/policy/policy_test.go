@@ -102,6 +102,20 @@ func TestEvaluate(t *testing.T) {
 		wantReason: ReasonScanFailed,
 		wantDetail: "101% complete",
 	}, {
+		name:       "negative count fails",
+		policy:     DefaultPolicy(),
+		report:     Report{Status: "Success", Counts: map[string]int64{"Critical": -1, "High": 0}, CompletePercent: 100},
+		wantResult: Fail,
+		wantReason: ReasonScanFailed,
+		wantDetail: "-1 Critical findings, a negative count",
+	}, {
+		name:       "negative count below the threshold fails",
+		policy:     DefaultPolicy(),
+		report:     Report{Status: "Success", Counts: map[string]int64{"Low": -3}, CompletePercent: 100},
+		wantResult: Fail,
+		wantReason: ReasonScanFailed,
+		wantDetail: "-3 Low findings",
+	}, {
 		name:       "partial index scan fails",
 		policy:     DefaultPolicy(),
 		report:     Report{Status: "Success", Counts: map[string]int64{}, CompletePercent: 50},

@@ -54,6 +54,13 @@ func (h *HarborSpec) validate() *apis.FieldError {
 	if h.CABundle != "" {
 		errs = errs.Also(validateCABundle(h.CABundle).ViaField("caBundle"))
 	}
+	if h.CABundle != "" && h.InsecureSkipVerify {
+		errs = errs.Also(&apis.FieldError{
+			Message: "caBundle has no effect when insecureSkipVerify turns TLS verification off",
+			Paths:   []string{"caBundle", "insecureSkipVerify"},
+			Details: "set only one: keep caBundle to verify Harbor's certificate",
+		})
+	}
 	errs = errs.Also(validateSecretName(h.CredentialsSecret).ViaField("credentialsSecret"))
 	return errs.Also(
 		validateSecretName(h.SourceCredentialsSecret).ViaField("sourceCredentialsSecret"))

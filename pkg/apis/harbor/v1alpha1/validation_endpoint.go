@@ -4,9 +4,11 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"knative.dev/pkg/apis"
 )
 
@@ -25,6 +27,10 @@ func validateHTTPURL(raw string) *apis.FieldError {
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
 		return apis.ErrInvalidValue(display, apis.CurrentField, urlHint)
+	case !validHost(u.Hostname()):
+		// display escapes the host's control and bidirectional characters.
+		return apis.ErrInvalidValue(display, apis.CurrentField,
+			"the host must be a DNS name or an IP address; "+urlHint)
 	case u.User != nil:
 		return apis.ErrInvalidValue(display, apis.CurrentField,
 			"remove the user info: credentials belong in a Secret")
@@ -33,6 +39,15 @@ func validateHTTPURL(raw string) *apis.FieldError {
 			"remove the query and fragment: use the base URL only")
 	}
 	return nil
+}
+
+// validHost reports whether host is an IP address or a DNS name, ignoring case. It rejects
+// hosts that url.Parse lets through, such as ones with spaces or bidirectional overrides.
+func validHost(host string) bool {
+	if net.ParseIP(host) != nil {
+		return true
+	}
+	return len(validation.IsDNS1123Subdomain(strings.ToLower(host))) == 0
 }
 
 // displayURL returns u with its password replaced and its query and

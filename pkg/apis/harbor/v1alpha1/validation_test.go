@@ -87,6 +87,10 @@ func TestValidateAccepts(t *testing.T) {
 			g.Spec.Scan.MaxPollInterval = duration(time.Minute)
 		}},
 		{"onFail Fail", func(g *ImageGate) { g.Spec.OnFail = FailActionFail }},
+		{"upper-case host and IPv6 address", func(g *ImageGate) {
+			g.Spec.Harbor.URL = "https://Harbor.Example"
+			g.Spec.Signing.TransparencyLogURL = "http://[::1]:3000"
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,6 +104,7 @@ func TestValidateAccepts(t *testing.T) {
 }
 
 func TestValidateRejects(t *testing.T) {
+	caPEM := testCertificatePEM(t)
 	tests := []struct {
 		name   string
 		mutate func(*ImageGate)
@@ -133,6 +138,21 @@ func TestValidateRejects(t *testing.T) {
 		want: "invalid value: (not shown: it contains '@' and may hold credentials): " +
 			"spec.harbor.url\n" +
 			"use an absolute http or https URL such as https://registry.druppie.local",
+	}, {
+		name:   "harbor URL with a bidirectional override in the host",
+		mutate: func(g *ImageGate) { g.Spec.Harbor.URL = "https://harbor\u202e.local" },
+		want: "invalid value: https://harbor%E2%80%AE.local: spec.harbor.url\n" +
+			"the host must be a DNS name or an IP address; use an absolute http or https " +
+			"URL such as https://registry.druppie.local",
+	}, {
+		name: "CA bundle with verification turned off",
+		mutate: func(g *ImageGate) {
+			g.Spec.Harbor.CABundle = caPEM
+			g.Spec.Harbor.InsecureSkipVerify = true
+		},
+		want: "caBundle has no effect when insecureSkipVerify turns TLS verification off: " +
+			"spec.harbor.caBundle, spec.harbor.insecureSkipVerify\n" +
+			"set only one: keep caBundle to verify Harbor's certificate",
 	}, {
 		name:   "harbor URL with query",
 		mutate: func(g *ImageGate) { g.Spec.Harbor.URL = "https://harbor.local/?x=1" },
