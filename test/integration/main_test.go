@@ -30,6 +30,9 @@ var errBinariesMissing = errors.New("integration binaries missing")
 var binNames = []string{"etcd", "kube-apiserver", "tekton-controller"}
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envGateKubeURL) != "" {
+		os.Exit(runGateProcess())
+	}
 	os.Exit(runTests(m))
 }
 

@@ -84,6 +84,17 @@ func (p *process) stop() {
 	}
 }
 
+// kill sends SIGKILL to the process group, as the kubelet does to a Pod whose grace period
+// ended, and returns once the process has exited. A later stop does nothing.
+func (p *process) kill() error {
+	err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	if err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("killing %s: %w", p.name, err)
+	}
+	<-p.exited
+	return nil
+}
+
 // freePorts returns n distinct free TCP ports on 127.0.0.1. The listeners stay open
 // until all ports are chosen, so no port is returned twice. Another program may still
 // take a port before the caller binds it.

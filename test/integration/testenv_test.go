@@ -180,13 +180,20 @@ func (e *testEnv) createSecret(s *corev1.Secret) {
 // Secrets, and scan polling fast enough for the fixture's timing.
 func (e *testEnv) createImageGate() {
 	e.t.Helper()
+	e.createImageGateFor(e.c.harbor.srv.URL())
+}
+
+// createImageGateFor creates the ImageGate that createImageGate creates, with harborURL in
+// place of the double's URL, for example a proxy in front of it.
+func (e *testEnv) createImageGateFor(harborURL string) {
+	e.t.Helper()
 	duration := func(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
 	gate := &v1alpha1.ImageGate{
 		TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.SchemeGroupVersion.String(),
 			Kind: v1alpha1.Kind},
 		ObjectMeta: metav1.ObjectMeta{Name: imageGateName, Namespace: e.ns},
 		Spec: v1alpha1.ImageGateSpec{
-			Harbor:  v1alpha1.HarborSpec{URL: e.c.harbor.srv.URL(), CredentialsSecret: credentialsName},
+			Harbor:  v1alpha1.HarborSpec{URL: harborURL, CredentialsSecret: credentialsName},
 			Signing: v1alpha1.SigningSpec{KeySecret: keySecretName},
 			Policy:  v1alpha1.PolicySpec{Severity: "critical"},
 			Scan: v1alpha1.ScanSpec{
