@@ -58,6 +58,7 @@ type config struct {
 	harborVersion string
 	// mountUnauthorized makes blob mounts from an unreadable repository fail with 401.
 	mountUnauthorized bool
+	faults            *Faults
 	errs              []error
 }
 
