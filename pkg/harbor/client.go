@@ -12,7 +12,13 @@ import (
 
 	"github.com/go-openapi/runtime"
 	rtclient "github.com/go-openapi/runtime/client"
+	"github.com/go-openapi/strfmt"
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/client"
+	"github.com/goharbor/go-client/pkg/sdk/v2.0/client/artifact"
+	"github.com/goharbor/go-client/pkg/sdk/v2.0/client/ping"
+	"github.com/goharbor/go-client/pkg/sdk/v2.0/client/project"
+	"github.com/goharbor/go-client/pkg/sdk/v2.0/client/scan"
+	"github.com/goharbor/go-client/pkg/sdk/v2.0/client/systeminfo"
 )
 
 // APIBasePath is the path of Harbor's v2.0 REST API below the Harbor URL.
@@ -56,6 +62,10 @@ type Config struct {
 	// Timeout limits each HTTP request. The default is DefaultTimeout. A deadline on the
 	// context passed to a call still applies when it is shorter.
 	Timeout time.Duration
+
+	// Retry sets which failed requests are sent again, how often and after what delay.
+	// The zero value takes the defaults described at RetryPolicy.
+	Retry RetryPolicy
 }
 
 // String returns the configuration with the password replaced by "[redacted]".
@@ -66,9 +76,9 @@ func (c Config) String() string {
 	}
 	return fmt.Sprintf(
 		"harbor.Config{URL:%q Username:%q Password:%q CABundle:%d bytes "+
-			"InsecureSkipVerify:%t CustomTransport:%t UserAgent:%q Timeout:%s}",
+			"InsecureSkipVerify:%t CustomTransport:%t UserAgent:%q Timeout:%s Retry:%+v}",
 		c.URL, c.Username, password, len(c.CABundle),
-		c.InsecureSkipVerify, c.Transport != nil, c.UserAgent, c.Timeout)
+		c.InsecureSkipVerify, c.Transport != nil, c.UserAgent, c.Timeout, c.Retry)
 }
 
 // GoString returns the same text as String, so that %#v does not print the password either.
@@ -96,6 +106,10 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	retry, err := cfg.Retry.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 
 	apiURL := *base
 	apiURL.Path = strings.TrimSuffix(base.Path, "/") + APIBasePath
@@ -120,7 +134,23 @@ func NewClient(cfg Config) (*Client, error) {
 		Transport: &roundTripper{next: transport, userAgent: userAgent},
 		AuthInfo:  auth,
 	})
+	useRetries(api, newRetryTransport(api.Transport, retry), auth)
 	return &Client{api: api, auth: auth, baseURL: base, timeout: timeout}, nil
+}
+
+// useRetries sends the operations of the API groups that this package calls through
+// retries. client.New hands its runtime to each group when it creates them, so the groups
+// are created again here.
+//
+// NOTE: only the groups listed here retry. A call through another group of api would
+// bypass the retries, so add its group here when this package starts to use one.
+func useRetries(api *client.HarborAPI, retries *retryTransport, auth runtime.ClientAuthInfoWriter) {
+	api.Transport = retries
+	api.Artifact = artifact.New(retries, strfmt.Default, auth)
+	api.Ping = ping.New(retries, strfmt.Default, auth)
+	api.Project = project.New(retries, strfmt.Default, auth)
+	api.Scan = scan.New(retries, strfmt.Default, auth)
+	api.Systeminfo = systeminfo.New(retries, strfmt.Default, auth)
 }
 
 // URL returns Harbor's base URL without the API base path and without a trailing '/'.

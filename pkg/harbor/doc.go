@@ -19,6 +19,11 @@
 //   - No cookie jar is used. Harbor sets a session cookie even on Basic-auth responses, and a
 //     client that sends it back must then pass a CSRF token on every POST, PUT and DELETE.
 //
+// Each GET and each scan request is sent up to four times when it fails with HTTP 429, a 5xx
+// status, a reset or refused connection or its own timeout. The delays grow exponentially
+// with jitter and honour Retry-After up to a cap (Config.Retry, RetryPolicy). Other 4xx
+// statuses are never repeated.
+//
 // WaitForScan waits for Harbor's scan of one digest to finish. It is a loop over PollScan,
 // which does one step of the wait and returns the delay until the next step, so that a
 // Kubernetes reconciler can drive the same wait without blocking a worker.

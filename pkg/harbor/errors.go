@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/go-openapi/runtime"
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/models"
@@ -65,6 +66,8 @@ type APIError struct {
 	// RequestID is the X-Request-Id header that this client sent. Harbor writes it to its
 	// logs.
 	RequestID string
+	// RetryAfter is the wait that the response's Retry-After header asked for, or zero.
+	RetryAfter time.Duration
 }
 
 // Error implements error.
@@ -85,6 +88,9 @@ func (e *APIError) Error() string {
 	}
 	if e.RequestID != "" {
 		fmt.Fprintf(&b, ", request ID %s", e.RequestID)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, ", Retry-After %s", e.RetryAfter)
 	}
 	b.WriteString(")")
 	return b.String()
@@ -162,6 +168,7 @@ func (cl call) wrap(err error) error {
 		if resp, ok := undocumented.Response.(runtime.ClientResponse); ok {
 			e.fill(readErrors(resp.Body()))
 		}
+		e.RetryAfter = retryAfterOf(err)
 		return e
 	}
 	var typed typedError

@@ -82,12 +82,22 @@ func (f *fakeHarbor) methods() []string {
 	return out
 }
 
-// startFake starts f on a loopback server and returns a Client for it.
+// startFake starts f on a loopback server and returns a Client for it. The client sends
+// every request once, so that tests of the wait count one request per poll. Tests of the
+// retries use startFakeWithRetry.
 func startFake(t *testing.T, f *fakeHarbor) *Client {
+	t.Helper()
+	return startFakeWithRetry(t, f, RetryPolicy{MaxAttempts: 1})
+}
+
+// startFakeWithRetry starts f on a loopback server and returns a Client for it that
+// retries under policy.
+func startFakeWithRetry(t *testing.T, f *fakeHarbor, policy RetryPolicy) *Client {
 	t.Helper()
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	c, err := NewClient(Config{URL: srv.URL, Username: "robot$proj+ci", Password: "s3cret"})
+	c, err := NewClient(Config{URL: srv.URL, Username: "robot$proj+ci", Password: "s3cret",
+		Retry: policy})
 	if err != nil {
 		t.Fatalf("NewClient(%q) error = %v", srv.URL, err)
 	}

@@ -55,6 +55,7 @@ type config struct {
 	mountUnauthorized bool
 	// webhookAnyTarget lets webhook deliveries leave loopback, see WithAnyWebhookTarget.
 	webhookAnyTarget bool
+	faults           *Faults
 	errs             []error
 }
 

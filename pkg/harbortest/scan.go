@@ -73,7 +73,8 @@ func isFinal(status string) bool {
 // scannerUsable reports whether the project has a scanner that answers. Harbor v2.13 pings
 // the adapter before it uses a registration, so an unreachable one scans nothing.
 func (s *Server) scannerUsable(p *project) bool {
-	return s.scannerRegistered && s.scannerReachable && !p.withoutScanner
+	return s.scannerRegistered && s.scannerReachable && !s.faults.isScannerGone() &&
+		!p.withoutScanner
 }
 
 // isScannable reports whether Trivy consumes the artifact: an image manifest that is not an
@@ -119,7 +120,10 @@ func (s *Server) checkScannable(a *artifact) *apiError {
 		return newAPIError(http.StatusPreconditionFailed, "PRECONDITION",
 			"no available scanner for project: %d", p.id)
 	}
-	if !s.scannerReachable || !s.isScannable(a) {
+	if s.faults.isScannerGone() {
+		s.faults.countScannerGone()
+	}
+	if !s.scannerUsable(p) || !s.isScannable(a) {
 		return newAPIError(http.StatusBadRequest, "BAD_REQUEST",
 			"the configured scanner %s does not support scanning artifact with mime type %s",
 			s.fixture.scannerInfo().Name, a.mediaType)
@@ -155,7 +159,8 @@ func (s *Server) triggerScan(a *artifact, now time.Time, operator string) *apiEr
 			uuid:      newUUID(),
 			digest:    target.digest,
 			triggered: now,
-			outcome:   s.fixture.outcome(target.repo.name, target.digest, tags),
+			outcome: s.faults.applyScanOutcome(
+				s.fixture.outcome(target.repo.name, target.digest, tags)),
 		}
 		s.reports[key] = r
 		s.watchScan(r, target, webhookTag(a, target), operator)

@@ -68,6 +68,7 @@ type Server struct {
 	retention         retentionState
 	configuration     map[string]any
 	replication       replicationState
+	faults            *Faults // nil without WithFaults
 }
 
 // Stats counts what clients did, so tests can assert for example that a run pushed exactly
@@ -124,6 +125,7 @@ func New(opts ...Option) (*Server, error) {
 		retention:         newRetentionState(),
 		configuration:     defaultConfiguration(),
 		replication:       newReplicationState(),
+		faults:            cfg.faults,
 	}
 	for _, p := range cfg.projects {
 		if _, err := s.store.addProject(p, s.clock.Now()); err != nil {
@@ -308,9 +310,18 @@ func (s *Server) WaitForAutoScans() {
 }
 
 // ServeHTTP routes a request to the token service, the registry or the REST API. First it
-// starts the webhooks of scans that ended since the last request.
+// starts the webhooks of scans that ended since the last request, then applies a fault
+// armed through WithFaults.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.announceDueScans()
+	if s.faults.inject(w, r, s.route) {
+		return
+	}
+	s.route(w, r)
+}
+
+// route passes a request to the surface that serves its path.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	switch path := r.URL.Path; {
 	case path == "/service/token":
 		s.serveToken(w, r)
