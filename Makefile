@@ -32,6 +32,12 @@ lint:
 demo: build
 	bash hack/demo.sh
 
+## policy-demo: apply config/harbor/project.yaml to the Harbor double and
+## show each policy at work (about a minute)
+.PHONY: policy-demo
+policy-demo:
+	bash hack/policy-demo.sh
+
 ## sandbox: run the Harbor double in the foreground
 sandbox: build
 	$(BIN)/harbor-gate sandbox

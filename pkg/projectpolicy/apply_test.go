@@ -178,10 +178,13 @@ kind: HarborProject
 metadata: {name: fresh}
 spec:
   autoScan: true
+  cveAllowlist: {expiresAt: "2027-06-30T00:00:00Z", items: [CVE-2024-0001]}
   immutableTags: [{tags: "v*"}]
 `)
 	plan := planProject(t, api, p)
 	want := []string{"+ project fresh", "+ metadata auto_scan: true",
+		"+ metadata reuse_sys_cve_allowlist: false",
+		"+ cve allowlist items: [] -> [CVE-2024-0001], expires: never -> 2027-06-30T00:00:00Z",
 		"+ immutable rule tags=v* repos=**"}
 	if diff := cmp.Diff(want, planLines(plan)); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
@@ -195,6 +198,9 @@ spec:
 	}
 	if got := resp.Payload.Metadata.AutoScan; got == nil || *got != "true" {
 		t.Errorf("auto_scan = %v, want true", got)
+	}
+	if got := allowlistItems(resp.Payload.CVEAllowlist); !cmp.Equal(got, []string{"CVE-2024-0001"}) {
+		t.Errorf("allowlist items = %v, want [CVE-2024-0001]", got)
 	}
 	if again := planProject(t, api, p); !again.Empty() {
 		t.Errorf("second plan = %v, want no changes", planLines(again))

@@ -154,7 +154,13 @@ func planProjectSettings(plan *Plan, p *Project, current *models.Project) {
 	}
 	allowlist := planAllowlist(plan, p.Spec.CVEAllowlist, current)
 	if current == nil {
-		plan.steps = append(plan.steps, createProjectStep(name, upstream, changed, allowlist))
+		// The allowlist is written by a second request: whether Harbor keeps a
+		// cve_allowlist sent with the create request is not established, and an
+		// update request sets it in every version.
+		plan.steps = append(plan.steps, createProjectStep(name, upstream, changed))
+		if allowlist != nil {
+			plan.steps = append(plan.steps, updateProjectStep(name, nil, allowlist))
+		}
 	} else if len(changed) > 0 || allowlist != nil {
 		plan.steps = append(plan.steps, updateProjectStep(name, changed, allowlist))
 	}
@@ -226,9 +232,10 @@ func allowlistItems(m *models.CVEAllowlist) []string {
 	return ids
 }
 
-// expiry formats an allowlist expiry; Harbor treats a missing or zero value as never.
+// expiry formats an allowlist expiry. Only a missing value means never: Harbor v2.13's
+// CVEAllowlist.IsExpired treats any set value, 0 included, as a point in time.
 func expiry(unix *int64) string {
-	if unix == nil || *unix == 0 {
+	if unix == nil {
 		return "never"
 	}
 	return time.Unix(*unix, 0).UTC().Format(time.RFC3339)
@@ -236,11 +243,9 @@ func expiry(unix *int64) string {
 
 // createProjectStep creates the project, as a proxy cache of the registry endpoint named
 // upstream unless upstream is empty.
-func createProjectStep(name, upstream string, metadata map[string]string,
-	allowlist *models.CVEAllowlist) step {
+func createProjectStep(name, upstream string, metadata map[string]string) step {
 	return func(ctx context.Context, a *applier) error {
-		req := &models.ProjectReq{ProjectName: name, Metadata: metadataModel(metadata),
-			CVEAllowlist: allowlist}
+		req := &models.ProjectReq{ProjectName: name, Metadata: metadataModel(metadata)}
 		if upstream != "" {
 			id, err := a.registryID(ctx, upstream)
 			if err != nil {

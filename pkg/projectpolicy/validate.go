@@ -314,6 +314,8 @@ func validateSecretSource(f *fieldErrors, field string, s *SecretSource) {
 		ref := s.SecretRef
 		if ref.Namespace == "" || ref.Name == "" || ref.Key == "" {
 			f.add(field+".secretRef", "namespace, name and key are all required")
+		} else if err := validateSecretRef(ref); err != nil {
+			f.add(field, err.Error())
 		}
 	}
 }

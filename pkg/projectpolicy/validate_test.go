@@ -57,6 +57,10 @@ func TestValidateRejects(t *testing.T) {
 		}, "matches cosign signature tags"},
 		{"immutable star", func(s *ProjectSpec, _ *Project) { s.ImmutableTags[0].Tags = "*" },
 			"HTTP 412"},
+		{"secret ref with a path", func(s *ProjectSpec, _ *Project) {
+			s.Webhooks[0].Target.AuthHeader = &SecretSource{SecretRef: &SecretRef{
+				Namespace: "harbor", Name: "../../etc", Key: "authorization"}}
+		}, `invalid secretRef.name "../../etc"`},
 		{"immutable sha256 prefix", func(s *ProjectSpec, _ *Project) {
 			s.ImmutableTags[0].Tags = "sha256-*"
 		}, `narrower pattern such as "v*"`},
