@@ -7,6 +7,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 func main() {
@@ -50,6 +52,10 @@ func pull(reference, username, passwordFile string, insecure bool) error {
 		auth = &authn.Basic{Username: username, Password: strings.TrimSpace(string(password))}
 	}
 	desc, err := remote.Get(ref, remote.WithAuth(auth))
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		return fmt.Errorf("pulling %s: HTTP %d: %w", ref, terr.StatusCode, err)
+	}
 	if err != nil {
 		return fmt.Errorf("pulling %s: %w", ref, err)
 	}
