@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/client/artifact"
@@ -65,7 +66,18 @@ func (r ArtifactRef) String() string {
 	return r.Project + "/" + r.Repository + "@" + r.Digest
 }
 
-// Validate checks that every field is set and that Digest is a valid digest.
+// pathComponent matches one '/'-separated component of a repository name: lower-case
+// letters and digits, separated by one '.', one or two '_', or dashes. It is the grammar of
+// pathComponent in github.com/distribution/reference v0.6.0, which the distribution
+// registry enforces. It rejects "." and "..", which would address another path.
+var pathComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
+
+// maxRepositoryName is the longest "project/repository" in bytes that go-containerregistry's
+// name package accepts.
+const maxRepositoryName = 255
+
+// Validate checks that every field is set, that project and repository form a valid
+// repository name and that Digest is a valid digest.
 func (r ArtifactRef) Validate() error {
 	switch {
 	case r.Project == "":
@@ -78,9 +90,27 @@ func (r ArtifactRef) Validate() error {
 		return fmt.Errorf("invalid artifact %q: the repository %q starts or ends with '/'",
 			r, r.Repository)
 	}
+	if err := checkRepositoryName(r.Project + "/" + r.Repository); err != nil {
+		return fmt.Errorf("invalid artifact %q: %w", r, err)
+	}
 	if _, err := v1.NewHash(r.Digest); err != nil {
 		return fmt.Errorf("invalid artifact %q: the digest must be sha256: and 64 hex digits: %w",
 			r, err)
+	}
+	return nil
+}
+
+// checkRepositoryName checks the length of name and each of its path components.
+func checkRepositoryName(name string) error {
+	if len(name) > maxRepositoryName {
+		return fmt.Errorf("the repository name %q is %d bytes long, more than the maximum of %d",
+			name, len(name), maxRepositoryName)
+	}
+	for component := range strings.SplitSeq(name, "/") {
+		if !pathComponent.MatchString(component) {
+			return fmt.Errorf("the path component %q of %q is not valid: use lower-case "+
+				"letters and digits, separated by '.', '_', '__' or dashes", component, name)
+		}
 	}
 	return nil
 }
@@ -122,7 +152,7 @@ func (c *Client) Artifact(ctx context.Context, ref ArtifactRef) (*models.Artifac
 	}
 	if resp.Payload.Digest != ref.Digest {
 		return nil, fmt.Errorf("%s: %w: Harbor returned the artifact %s", cl.op,
-			ErrUnexpectedResponse, resp.Payload.Digest)
+			ErrUnexpectedResponse, printable(resp.Payload.Digest, maxShownText))
 	}
 	return resp.Payload, nil
 }

@@ -41,6 +41,16 @@ func TestParseArtifactRef(t *testing.T) {
 			wantErr: "the repository must start with a project",
 		},
 		{name: "short digest", ref: "registry.druppie.local/proj/app@sha256:abc", wantErr: "parsing"},
+		{
+			name:    "dot-dot repository",
+			ref:     "registry.druppie.local/proj/..@" + testDigest,
+			wantErr: `invalid artifact "proj/..@` + testDigest + `": the path component ".."`,
+		},
+		{
+			name:    "dot repository component",
+			ref:     "registry.druppie.local/proj/./app@" + testDigest,
+			wantErr: `invalid artifact "proj/./app@` + testDigest + `": the path component "."`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +89,60 @@ func TestArtifactRefValidate(t *testing.T) {
 			name:    "repository with leading slash",
 			ref:     ArtifactRef{Project: "proj", Repository: "/app", Digest: testDigest},
 			wantErr: "starts or ends with '/'",
+		},
+		{
+			name:    "dot-dot repository",
+			ref:     ArtifactRef{Project: "proj", Repository: "..", Digest: testDigest},
+			wantErr: `the path component ".." of "proj/.." is not valid`,
+		},
+		{
+			name:    "dot-dot inside the repository",
+			ref:     ArtifactRef{Project: "proj", Repository: "team/../app", Digest: testDigest},
+			wantErr: `the path component ".." of "proj/team/../app" is not valid`,
+		},
+		{
+			name:    "dot project",
+			ref:     ArtifactRef{Project: ".", Repository: "app", Digest: testDigest},
+			wantErr: `the path component "." of "./app" is not valid`,
+		},
+		{
+			name:    "empty component",
+			ref:     ArtifactRef{Project: "proj", Repository: "team//app", Digest: testDigest},
+			wantErr: `the path component "" of "proj/team//app" is not valid`,
+		},
+		{
+			name:    "upper case",
+			ref:     ArtifactRef{Project: "proj", Repository: "App", Digest: testDigest},
+			wantErr: `the path component "App" of "proj/App" is not valid`,
+		},
+		{
+			name:    "escaped slash",
+			ref:     ArtifactRef{Project: "proj", Repository: "team%2Fapp", Digest: testDigest},
+			wantErr: `the path component "team%2Fapp"`,
+		},
+		{
+			name:    "two dots inside a component",
+			ref:     ArtifactRef{Project: "proj", Repository: "a..b", Digest: testDigest},
+			wantErr: `the path component "a..b"`,
+		},
+		{
+			name:    "leading dash",
+			ref:     ArtifactRef{Project: "-proj", Repository: "app", Digest: testDigest},
+			wantErr: `the path component "-proj"`,
+		},
+		{
+			name:    "name over 255 bytes",
+			ref:     ArtifactRef{Project: "proj", Repository: strings.Repeat("a", 251), Digest: testDigest},
+			wantErr: "is 256 bytes long, more than the maximum of 255",
+		},
+		{
+			name: "separators",
+			ref: ArtifactRef{Project: "my-proj", Repository: "team_a/app__b/c.d/e---f",
+				Digest: testDigest},
+		},
+		{
+			name: "name of 255 bytes",
+			ref:  ArtifactRef{Project: "proj", Repository: strings.Repeat("a", 250), Digest: testDigest},
 		},
 		{name: "missing digest", ref: ArtifactRef{Project: "proj", Repository: "app"}, wantErr: "the digest must be"},
 		{

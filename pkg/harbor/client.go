@@ -134,7 +134,10 @@ func NewClient(cfg Config) (*Client, error) {
 		Transport: &roundTripper{next: transport, userAgent: userAgent},
 		AuthInfo:  auth,
 	})
-	useRetries(api, newRetryTransport(api.Transport, retry), auth)
+	if rt, ok := api.Transport.(*rtclient.Runtime); ok {
+		rt.Consumers["*/*"] = unsupportedMediaTypeConsumer
+	}
+	useRetries(api, newRetryTransport(guardTransport{next: api.Transport}, retry), auth)
 	return &Client{api: api, auth: auth, baseURL: base, timeout: timeout}, nil
 }
 

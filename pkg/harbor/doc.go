@@ -16,6 +16,12 @@
 //     every failure to an *APIError that carries the HTTP status and Harbor's error code.
 //   - go-client declares the vulnerabilities addition a string, so its generated reader fails
 //     on the JSON object Harbor sends. Vulnerabilities decodes the object itself.
+//   - go-client returns the raw encoding/json error for a 2xx body that does not decode, and
+//     reads a body of any length. This package caps 2xx bodies at MaxResponseBody, rejects
+//     a JSON object with a duplicated key, which encoding/json would resolve by keeping the
+//     last one, and wraps every such failure in ErrUnexpectedResponse. An error body that
+//     does not decode, such as a proxy's HTML page, still yields an *APIError with the
+//     status. APIError.Error escapes control and format characters in Harbor's message.
 //   - No cookie jar is used. Harbor sets a session cookie even on Basic-auth responses, and a
 //     client that sends it back must then pass a CSRF token on every POST, PUT and DELETE.
 //

@@ -61,7 +61,9 @@ type APIError struct {
 	StatusCode int
 	// Code is Harbor's error code, such as "NOT_FOUND", or empty when the body had none.
 	Code string
-	// Message is Harbor's error message, or the HTTP status text when the body had none.
+	// Message is Harbor's error message as it arrived, or the HTTP status text when the body
+	// had none. It may contain control characters, so Error shows it escaped and cut to
+	// maxShownText bytes.
 	Message string
 	// RequestID is the X-Request-Id header that this client sent. Harbor writes it to its
 	// logs.
@@ -70,7 +72,8 @@ type APIError struct {
 	RetryAfter time.Duration
 }
 
-// Error implements error.
+// Error implements error. It escapes the characters of Harbor's code and message that are
+// not printable, such as terminal escape sequences and bidirectional overrides.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Op)
@@ -81,10 +84,10 @@ func (e *APIError) Error() string {
 	case e.StatusCode == http.StatusUnauthorized:
 		b.WriteString("check the username and password, or the robot account's name and secret: ")
 	}
-	b.WriteString(e.Message)
+	b.WriteString(printable(e.Message, maxShownText))
 	fmt.Fprintf(&b, " (HTTP %d", e.StatusCode)
 	if e.Code != "" {
-		fmt.Fprintf(&b, " %s", e.Code)
+		fmt.Fprintf(&b, " %s", printable(e.Code, maxShownCode))
 	}
 	if e.RequestID != "" {
 		fmt.Fprintf(&b, ", request ID %s", e.RequestID)

@@ -139,6 +139,10 @@ func (t *retryTransport) delay(attempt int, err error) (time.Duration, bool) {
 
 // retryable reports whether a failed go-client operation may succeed when sent again.
 func retryable(err error) bool {
+	if errors.Is(err, ErrUnexpectedResponse) {
+		// The same response would arrive again.
+		return false
+	}
 	if status := statusOfClientError(err); status != 0 {
 		return status == http.StatusTooManyRequests || status >= 500
 	}

@@ -3,6 +3,7 @@ package harbor
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/go-openapi/runtime"
@@ -18,7 +19,8 @@ var documentedStatuses = map[ScanStatus]bool{
 }
 
 // FuzzScanOverview decodes any bytes as the body of GET .../artifacts/{reference}, as
-// go-client does for Client.Scan, and converts the artifact with scanFromArtifact. The
+// go-client does for Client.Scan, checks them for duplicated keys as Client.Scan does, and
+// converts the artifact with scanFromArtifact. The
 // conversion must not panic and may fail only with ErrUnexpectedResponse. It keeps an
 // undocumented status as it arrived and never treats it as final. The default policy
 // must pass only a Success with a summary and a CompletePercent of 100.
@@ -71,6 +73,11 @@ func FuzzScanOverview(f *testing.F) {
 		artifact + `"scan_overview":` + generic + `{"scan_status":7}}}`,
 		artifact + `"scan_overview":` + generic + `{"complete_percent":1e999}}}`,
 		artifact + `"scan_overview":[]}`,
+		// Duplicated keys, which Client.Scan rejects before it reads the overview.
+		artifact + `"scan_overview":` + generic + `{"scan_status":"Success","severity":"None",` +
+			`"summary":{"summary":{"Critical":4,"Critical":0}},"complete_percent":100}}}`,
+		artifact + `"scan_overview":` + generic + `{"scan_status":"Error","severity":"None",` +
+			`"summary":{"summary":{}},"complete_percent":100,"Scan_Status":"Success"}}}`,
 		`{"digest":"` + testDigest + `","scan_overview":` + generic + `null}}`,
 		`null`, `{}`, `[]`, `"x"`, ``, `{"scan_overview":{"":{}}}`,
 	}
@@ -81,6 +88,14 @@ func FuzzScanOverview(f *testing.F) {
 		var a models.Artifact
 		if err := runtime.JSONConsumer().Consume(bytes.NewReader(body), &a); err != nil {
 			t.Skip("go-client returns the decoding error before Scan reads the overview")
+		}
+		if err := checkUniqueKeys(body); err != nil {
+			// The body decoded, so the only reason left is a duplicated key.
+			if !strings.Contains(err.Error(), "occurs twice") {
+				t.Errorf("checkUniqueKeys error = %v for a body that decodes, want a "+
+					"duplicated key", err)
+			}
+			return
 		}
 		s, err := scanFromArtifact(&a)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/go-openapi/runtime"
@@ -118,8 +117,17 @@ func (r additionReader) ReadResponse(resp runtime.ClientResponse,
 	if resp.Code() != http.StatusOK {
 		return r.generated.ReadResponse(resp, consumer)
 	}
-	body := io.LimitReader(resp.Body(), maxReportBody)
-	if err := json.NewDecoder(body).Decode(r.reports); err != nil {
+	body := &cappedReader{r: resp.Body(), remaining: maxReportBody}
+	err := json.NewDecoder(body).Decode(r.reports)
+	if body.readErr != nil {
+		// A broken connection is not a malformed report, so the request may be repeated.
+		return nil, fmt.Errorf("reading the vulnerabilities addition: %w", body.readErr)
+	}
+	if errors.Is(err, errBodyTooLarge) {
+		return nil, fmt.Errorf("%w: the vulnerabilities addition is longer than the limit "+
+			"of %d bytes", ErrUnexpectedResponse, maxReportBody)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: decoding the vulnerabilities addition: %w",
 			ErrUnexpectedResponse, err)
 	}
