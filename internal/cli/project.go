@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/client"
@@ -23,7 +24,8 @@ const (
 
 const projectLong = `Keep Harbor project settings as code. A policy file holds HarborProject
 documents (project metadata, CVE allowlist, immutable tag rules, tag
-retention, webhook policies, the harbor-gate robot account) and at most one
+retention, webhook policies, the harbor-gate robot account, replication
+rules and proxy-cache settings) and at most one
 HarborInstance document (OIDC login, system CVE allowlist); see
 config/harbor/project.yaml.
 
@@ -274,10 +276,25 @@ func planDocument(ctx context.Context, api *client.HarborAPI, doc *projectpolicy
 	return plans, nil
 }
 
-// policyError makes an unreadable secret a usage error; Harbor's errors stay errors.
+// policyError makes an unreadable secret a usage error; Harbor's errors stay errors. A
+// refused login or a missing permission gets a hint about the account to use.
 func policyError(err error) error {
 	if errors.Is(err, projectpolicy.ErrSecret) {
 		return usageError{err}
+	}
+	var harborErr *projectpolicy.HarborError
+	if !errors.As(err, &harborErr) {
+		return err
+	}
+	switch harborErr.StatusCode {
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w: Harbor rejected the login: check --username and "+
+			"--password-file", err)
+	case http.StatusForbidden:
+		return fmt.Errorf("%w: the user lacks a permission that project diff and apply "+
+			"need: use a Harbor system administrator or an administrator of every project "+
+			"in the file (the sandbox writes one to sandbox.env as HARBOR_ADMIN_USERNAME "+
+			"and HARBOR_ADMIN_PASSWORD_FILE)", err)
 	}
 	return err
 }

@@ -105,7 +105,7 @@ func (c *apiCall) createReplicationPolicy() *apiError {
 		return newAPIError(http.StatusConflict, "CONFLICT",
 			"replication policy %s already exists", body.Name)
 	}
-	stored := copyReplicationPolicy(&body)
+	stored := storedReplicationPolicy(&body)
 	stored.ID = c.s.store.newID()
 	stored.CreationTime = strfmt.DateTime(c.now.UTC())
 	stored.UpdateTime = stored.CreationTime
@@ -180,7 +180,7 @@ func (c *apiCall) updateReplicationPolicy() *apiError {
 		return newAPIError(http.StatusConflict, "CONFLICT",
 			"replication policy %s already exists", body.Name)
 	}
-	updated := copyReplicationPolicy(&body)
+	updated := storedReplicationPolicy(&body)
 	updated.ID, updated.CreationTime = policy.ID, policy.CreationTime
 	updated.UpdateTime = strfmt.DateTime(c.now.UTC())
 	c.s.replication.policies[policy.ID] = updated
@@ -196,4 +196,13 @@ func (c *apiCall) deleteReplicationPolicy() *apiError {
 	delete(c.s.replication.policies, policy.ID)
 	c.w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// storedReplicationPolicy copies a request body as Harbor's replication handler
+// (src/server/v2.0/handler/replication.go) stores it. The handler reads only "deletion" and
+// ignores "replicate_deletion", and responses carry the stored value in both fields.
+func storedReplicationPolicy(body *models.ReplicationPolicy) *models.ReplicationPolicy {
+	stored := copyReplicationPolicy(body)
+	stored.ReplicateDeletion = body.Deletion
+	return stored
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/goharbor/go-client/pkg/sdk/v2.0/models"
+	"github.com/robfig/cron/v3"
 )
 
 // retentionMetadata returns the templates and selectors that GET /retentions/metadatas
@@ -83,34 +84,38 @@ func validateRetentionPolicy(policy *models.RetentionPolicy) *apiError {
 }
 
 // validateRetentionTrigger checks a Schedule trigger's cron. An empty cron means manual
-// runs only. A set one needs six fields with the seconds first and set to 0, as Harbor
-// v2.13 src/common/utils/utils.go ValidateCronString requires.
-//
-// NOTE: the other five fields are checked only for characters, not parsed as cron.
+// runs only. A set one must parse with robfig/cron's six-field parser, seconds first,
+// and have 0 seconds, as Harbor v2.13 src/common/utils/utils.go ValidateCronString
+// requires.
 func validateRetentionTrigger(trigger *models.RetentionRuleTrigger) *apiError {
 	if trigger.Kind != retentionTriggerSchedule {
 		return badRetention("invalid trigger kind %q: use %q", trigger.Kind,
 			retentionTriggerSchedule)
 	}
 	settings, _ := trigger.Settings.(map[string]any)
-	cron, _ := settings["cron"].(string)
-	if cron == "" {
+	schedule, _ := settings["cron"].(string)
+	if schedule == "" {
 		return nil
 	}
-	fields := strings.Fields(cron)
-	if len(fields) != 6 {
-		return badRetention("invalid cron %q: use 6 fields, seconds first", cron)
+	if len(strings.Fields(schedule)) != 6 {
+		return badRetention("invalid cron %q: use 6 fields, seconds first", schedule)
 	}
-	if fields[0] != "0" {
-		return badRetention("invalid cron %q: the 1st field (seconds) must be 0", cron)
+	if _, err := harborCronParser.Parse(schedule); err != nil {
+		return badRetention("invalid cron %q: %v", schedule, err)
 	}
-	for _, field := range fields[1:] {
-		if strings.Trim(field, "0123456789*/,-?ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-			return badRetention("invalid cron %q: field %q", cron, field)
-		}
+	if fields := strings.Split(schedule, " "); len(fields) == 6 && fields[0] != "0" {
+		return badRetention("invalid cron %q: the 1st field (seconds) must be 0", schedule)
 	}
 	return nil
 }
+
+// harborCronParser is the parser of CronParser in Harbor v2.13 src/common/utils/utils.go.
+var harborCronParser = cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom |
+	cron.Month | cron.Dow)
+
+// maxDaysSinceLastPush is the largest nDaysSinceLastPush that Harbor accepts
+// (Valid in src/pkg/retention/policy/rule/daysps/evaluator.go).
+const maxDaysSinceLastPush = 20190904
 
 func validateRetentionRule(index int, rule *models.RetentionRule) *apiError {
 	if rule == nil {
@@ -133,6 +138,9 @@ func validateRetentionRule(index int, rule *models.RetentionRule) *apiError {
 		if !ok || value < 0 || value != float64(int64(value)) {
 			return badRetention("invalid rule %d: params.%s must be a non-negative integer",
 				index, rule.Template)
+		}
+		if rule.Template == templateDaysSinceLastPush && value > maxDaysSinceLastPush {
+			return badRetention("invalid rule %d: %s is too large", index, rule.Template)
 		}
 	}
 	tag := rule.TagSelectors[0]

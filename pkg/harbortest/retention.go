@@ -260,7 +260,9 @@ func applyTemplate(rule *models.RetentionRule, selected []retentionCandidate,
 			return b.lastPush.Compare(a.lastPush)
 		})
 		return sorted[:min(int(param), len(sorted))]
-	case templateDaysSinceLastPush, templateLastXDays:
+	case templateDaysSinceLastPush:
+		return retainPushedSince(selected, now, param)
+	case templateLastXDays:
 		oldest := now.AddDate(0, 0, -int(param))
 		var kept []retentionCandidate
 		for _, c := range selected {
@@ -271,6 +273,23 @@ func applyTemplate(rule *models.RetentionRule, selected []retentionCandidate,
 		return kept
 	}
 	return nil
+}
+
+// retainPushedSince keeps the candidates pushed within the last days, computing the cut-off
+// as Harbor's src/pkg/retention/policy/rule/daysps/evaluator.go does, in whole
+// seconds and with time.Duration(-24*days) * time.Hour. That product overflows above
+// 106751 days, and Harbor then keeps whatever the wrapped cut-off selects; so does the
+// double.
+func retainPushedSince(selected []retentionCandidate, now time.Time,
+	days int64) []retentionCandidate {
+	cutOff := now.UTC().Add(time.Duration(-1*24*days) * time.Hour).Unix()
+	var kept []retentionCandidate
+	for _, c := range selected {
+		if c.lastPush.Unix() >= cutOff {
+			kept = append(kept, c)
+		}
+	}
+	return kept
 }
 
 // retentionParam returns the rule's integer parameter, which JSON decoding stores as a

@@ -130,15 +130,28 @@ func planImmutableRules(ctx context.Context, api *client.HarborAPI, plan *Plan, 
 			kept[s] = true
 			continue
 		}
-		label := fmt.Sprintf("id %d", rule.ID)
-		if ok {
-			label = s.String()
-		}
+		label := existingRuleLabel(rule)
 		plan.add(ActionDelete, "immutable rule", "%s (not in the file, which owns the "+
 			"project's immutable rules)", label)
 		plan.steps = append(plan.steps, deleteImmutableStep(p.Metadata.Name, rule.ID, label))
 	}
 	return nil
+}
+
+// existingRuleLabel describes a rule that Harbor returned for the plan: by its selectors,
+// marked "disabled" when it is, or by its id when it has no selectors to show.
+func existingRuleLabel(rule *models.ImmutableRule) string {
+	enabled := *rule
+	enabled.Disabled = false
+	s, ok := selectorsOf(&enabled)
+	switch {
+	case !ok:
+		return fmt.Sprintf("id %d", rule.ID)
+	case rule.Disabled:
+		return s.String() + " disabled"
+	default:
+		return s.String()
+	}
 }
 
 func ruleListed(rules []*models.ImmutableRule, s ruleSelectors) bool {

@@ -15,13 +15,23 @@ type documentHeader struct {
 	Kind       string `yaml:"kind"`
 }
 
+// MaxFileSize is the largest policy file that Load reads, in bytes, about a thousand
+// times config/harbor/project.yaml. Decoding a 74 MB file took over 1 GB of memory, so
+// the limit keeps a wrong or hostile file from exhausting it.
+const MaxFileSize = 4 << 20
+
 // Load reads a policy file of one or more YAML documents separated by "---". Fields that
 // the kind does not define are errors that name the field and its line. Load does not
-// validate values; call Validate for that. Every error wraps ErrInvalid.
+// validate values; call Validate for that. Every error wraps ErrInvalid, except a read
+// error of r.
 func Load(r io.Reader) (*Document, error) {
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading policy file: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, invalidf("the policy file is larger than %d bytes: split it into "+
+			"several files", MaxFileSize)
 	}
 	headers, err := readHeaders(data)
 	if err != nil {

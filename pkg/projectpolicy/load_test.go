@@ -104,6 +104,16 @@ func TestLoadRejects(t *testing.T) {
 		name:     "syntax error",
 		input:    "apiVersion: [\n",
 		wantText: "document 1",
+	}, {
+		name: "duplicate key",
+		input: "apiVersion: harbor.druppie.dev/v1alpha1\nkind: HarborProject\n" +
+			"metadata: {name: p}\nspec:\n  public: false\n  public: true\n",
+		wantText: `line 6: mapping key "public" already defined at line 5`,
+	}, {
+		name: "file too large",
+		input: "apiVersion: harbor.druppie.dev/v1alpha1\nkind: HarborProject\n" +
+			"metadata: {name: p}\n" + strings.Repeat("# padding\n", MaxFileSize/10),
+		wantText: "larger than 4194304 bytes",
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -76,7 +76,7 @@ func wantView(project string, r Replication) policyView {
 func haveView(policy *models.ReplicationPolicy) policyView {
 	v := policyView{description: fmt.Sprintf("%q", policy.Description),
 		enabled: fmt.Sprint(policy.Enabled), namespace: policy.DestNamespace,
-		override: fmt.Sprint(policy.Override), deletion: fmt.Sprint(policy.ReplicateDeletion)}
+		override: fmt.Sprint(policy.Override), deletion: fmt.Sprint(policy.Deletion)}
 	switch {
 	case remoteID(policy.SrcRegistry) != 0:
 		v.target = "pull from " + policy.SrcRegistry.Name
@@ -236,7 +236,9 @@ func policyModel(project string, r Replication, registryID int64) *models.Replic
 		Name: r.Name, Description: r.Description, Enabled: r.enabled(),
 		DestRegistry: &models.Registry{ID: registryID}, DestNamespace: r.DestinationNamespace,
 		Filters: filters, Trigger: trigger, Override: r.override(),
-		ReplicateDeletion: r.Deletion,
+		// Harbor's replication handler (src/server/v2.0/handler/replication.go) reads
+		// only "deletion" and returns the value in "deletion" and "replicate_deletion" alike.
+		Deletion: r.Deletion, ReplicateDeletion: r.Deletion,
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bmatcuk/doublestar"
+	"github.com/robfig/cron/v3"
 )
 
 // SampleSignatureTag is a tag of the form cosign gives a signature in its tag scheme,
@@ -41,7 +42,11 @@ var (
 	// nameRegexp is Harbor's rule for project and robot names.
 	nameRegexp = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 	cveRegexp  = regexp.MustCompile(`^CVE-[0-9]{4}-[0-9]{4,}$`)
-	cronField  = regexp.MustCompile(`^[0-9A-Za-z*/,?-]+$`)
+
+	// harborCronParser is the parser of CronParser in Harbor v2.13
+	// src/common/utils/utils.go.
+	harborCronParser = cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom |
+		cron.Month | cron.Dow)
 )
 
 // Validate checks every document and that project names are unique and at most one
@@ -169,7 +174,7 @@ func checkPattern(pattern string) error {
 			return fmt.Errorf("pattern %q is not a valid doublestar pattern: %w", pattern, err)
 		}
 	}
-	return nil
+	return checkPatternLiterals(pattern)
 }
 
 func validateRetention(f *fieldErrors, r *Retention) {
@@ -201,6 +206,16 @@ func validateRetention(f *fieldErrors, r *Retention) {
 		if d.Days < 1 {
 			f.add(field+".days", "%d is not a number of days: use 1 or more", d.Days)
 		}
+		if d.Days > maxRetentionDays {
+			f.add(field+".days", "%d is more than %d days, beyond which Harbor's cut-off "+
+				"time overflows and can delete every matching artifact: use %d or fewer",
+				d.Days, maxRetentionDays, maxRetentionDays)
+		}
+		if d.Tags != "" && matchesEveryTag(d.Tags) {
+			f.add(field+".tags", "pattern %q matches every tag, such as %s, so retention "+
+				"would delete every image after %d days: name the tags to delete, such as "+
+				"\"nightly-*\"", d.Tags, strings.Join(sampleTags, ", "), d.Days)
+		}
 		if err := checkPattern(d.repositories()); err != nil {
 			f.add(field+".repositories", "%v", err)
 		}
@@ -220,9 +235,9 @@ func (d DeleteAfterDays) repositories() string {
 	return d.Repositories
 }
 
-// validateCron checks Harbor's cron format: six fields, seconds first, and seconds 0,
-// as ValidateCronString in Harbor v2.13 src/common/utils/utils.go requires. An empty
-// schedule means manual runs only.
+// validateCron checks a cron string as ValidateCronString in Harbor v2.13
+// src/common/utils/utils.go does: robfig/cron's parser with six fields, seconds first,
+// and the seconds field 0. An empty schedule means manual runs only.
 func validateCron(schedule string) error {
 	if schedule == "" {
 		return nil
@@ -236,10 +251,8 @@ func validateCron(schedule string) error {
 		return fmt.Errorf("%q: the seconds field must be 0, such as \"0 0 3 * * *\"",
 			schedule)
 	}
-	for _, field := range fields {
-		if !cronField.MatchString(field) {
-			return fmt.Errorf("%q: field %q is not a cron field", schedule, field)
-		}
+	if _, err := harborCronParser.Parse(schedule); err != nil {
+		return fmt.Errorf("%q is not a valid cron schedule: %v", schedule, err)
 	}
 	return nil
 }

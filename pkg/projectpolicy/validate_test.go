@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bmatcuk/doublestar"
 )
@@ -29,6 +30,49 @@ func validProject() *Project {
 func TestValidateAcceptsValidProject(t *testing.T) {
 	if err := validProject().Validate(); err != nil {
 		t.Errorf("Validate() error = %v", err)
+	}
+}
+
+func TestValidateAcceptsEdgeValues(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*ProjectSpec)
+	}{
+		{"max retention days", func(s *ProjectSpec) {
+			s.Retention.DeleteAfterDays[0].Days = 106751
+		}},
+		{"cron weekday name", func(s *ProjectSpec) { s.Retention.Schedule = "0 0 3 ? * MON" }},
+		{"cron step", func(s *ProjectSpec) { s.Retention.Schedule = "0 */15 * * * *" }},
+		{"cron range and list", func(s *ProjectSpec) { s.Retention.Schedule = "0 0 1-5,22 * * *" }},
+		{"retention braces", func(s *ProjectSpec) {
+			s.Retention.DeleteAfterDays[0].Tags = "{nightly,pr}-*"
+		}},
+		{"immutable character class", func(s *ProjectSpec) {
+			s.ImmutableTags[0].Tags = "v[0-9]*"
+		}},
+		{"immutable escaped dot", func(s *ProjectSpec) { s.ImmutableTags[0].Tags = `v1\.*` }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := validProject()
+			tt.change(&p.Spec)
+			if err := p.Validate(); err != nil {
+				t.Errorf("Validate() error = %v", err)
+			}
+		})
+	}
+}
+
+func TestMaxRetentionDaysFitsDuration(t *testing.T) {
+	// The computation of Harbor's nDaysSinceLastPush evaluator, on variables so that
+	// it overflows at run time as it does in Harbor.
+	cutOff := func(days int) time.Duration { return time.Duration(-24*days) * time.Hour }
+	if got := cutOff(maxRetentionDays); got >= 0 {
+		t.Errorf("cut-off for %d days = %v, want a negative duration", maxRetentionDays, got)
+	}
+	if got := cutOff(maxRetentionDays + 1); got < 0 {
+		t.Errorf("cut-off for %d days = %v, want the overflow that the limit avoids",
+			maxRetentionDays+1, got)
 	}
 }
 
@@ -86,6 +130,45 @@ func TestValidateRejects(t *testing.T) {
 		{"retention days", func(s *ProjectSpec, _ *Project) {
 			s.Retention.DeleteAfterDays[0].Days = 0
 		}, "use 1 or more"},
+		{"retention days overflow", func(s *ProjectSpec, _ *Project) {
+			s.Retention.DeleteAfterDays[0].Days = 106752
+		}, "use 106751 or fewer"},
+		{"retention every tag", func(s *ProjectSpec, _ *Project) {
+			s.Retention.DeleteAfterDays[0].Tags = "**"
+		}, `pattern "**" matches every tag`},
+		{"retention every tag in braces", func(s *ProjectSpec, _ *Project) {
+			s.Retention.DeleteAfterDays[0].Tags = "{v*,**}"
+		}, "matches every tag"},
+		{"retention comma outside braces", func(s *ProjectSpec, _ *Project) {
+			s.Retention.DeleteAfterDays[0].Tags = "nightly-*,pr-*"
+		}, "never matches: write alternatives in braces"},
+		{"immutable comma outside braces", func(s *ProjectSpec, _ *Project) {
+			s.ImmutableTags[0].Tags = "v*,**"
+		}, `contains ','`},
+		{"immutable pipe", func(s *ProjectSpec, _ *Project) {
+			s.ImmutableTags[0].Tags = "v*|release-*"
+		}, `contains '|'`},
+		{"immutable extglob", func(s *ProjectSpec, _ *Project) {
+			s.ImmutableTags[0].Tags = "!(v*)"
+		}, `contains '!'`},
+		{"immutable unicode", func(s *ProjectSpec, _ *Project) {
+			s.ImmutableTags[0].Tags = "v\u200b*"
+		}, "never matches"},
+		{"cron hour out of range", func(s *ProjectSpec, _ *Project) {
+			s.Retention.Schedule = "0 0 25 * * *"
+		}, "not a valid cron schedule"},
+		{"cron minute out of range", func(s *ProjectSpec, _ *Project) {
+			s.Retention.Schedule = "0 61 * * * *"
+		}, "not a valid cron schedule"},
+		{"cron words", func(s *ProjectSpec, _ *Project) { s.Retention.Schedule = "0 a b c d e" },
+			"not a valid cron schedule"},
+		{"cron zero step", func(s *ProjectSpec, _ *Project) {
+			s.Retention.Schedule = "0 */0 * * * *"
+		}, "not a valid cron schedule"},
+		{"cron weekday 8", func(s *ProjectSpec, _ *Project) { s.Retention.Schedule = "0 0 3 * * 8" },
+			"not a valid cron schedule"},
+		{"cron dashes", func(s *ProjectSpec, _ *Project) { s.Retention.Schedule = "0 - - - - -" },
+			"not a valid cron schedule"},
 		{"retention repositories differ", func(s *ProjectSpec, _ *Project) {
 			s.Retention.DeleteAfterDays = append(s.Retention.DeleteAfterDays,
 				DeleteAfterDays{Tags: "pr-*", Days: 3, Repositories: "app"})
