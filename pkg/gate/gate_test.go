@@ -30,8 +30,8 @@ const (
 )
 
 // startDouble starts a Harbor double with the team project and its robot, and a private
-// "sources" project that only sourceUser may read.
-func startDouble(t *testing.T) *harbortest.Server {
+// "sources" project that only sourceUser may read. extra adds options, such as faults.
+func startDouble(t *testing.T, extra ...harbortest.Option) *harbortest.Server {
 	t.Helper()
 	fixture, err := harbortest.ParseFixture([]byte(`
 pending: 10ms
@@ -45,13 +45,13 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := harbortest.New(
+	srv, err := harbortest.New(append([]harbortest.Option{
 		harbortest.WithFixture(fixture),
 		harbortest.WithProject(harbortest.Project{Name: project}),
 		harbortest.WithProject(harbortest.Project{Name: "sources"}),
 		harbortest.WithRobot(project, robotName, robotSecret),
 		harbortest.WithUser(sourceUser, sourceSecret, "sources"),
-	)
+	}, extra...)...)
 	if err != nil {
 		t.Fatalf("starting the Harbor double: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/goharbor/go-client/pkg/sdk/v2.0/models"
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/druppie/harbor-gate/pkg/harbor"
@@ -63,8 +64,9 @@ type StepResult struct {
 
 // Step runs the phase recorded in state once and returns the new state.
 // Each phase is safe to repeat after a crash before its state was stored:
-// a second push of the same image uploads nothing new, and signing the
-// same digest with the same key adds no second signature.
+// a second push of the same image uploads nothing and writes no manifest
+// when the tag already points at its digest, and signing the same digest
+// with the same key adds no second signature.
 func (g *Gate) Step(ctx context.Context, state State) (StepResult, error) {
 	switch state.Phase {
 	case "", PhaseResolve:
@@ -110,6 +112,8 @@ func (g *Gate) resolve(ctx context.Context, state State) (StepResult, error) {
 	return StepResult{State: state}, nil
 }
 
+// push copies the source to the target. A repeated Push, after a crash or a failed step,
+// writes no second manifest when the target tag already points at the source's digest.
 func (g *Gate) push(ctx context.Context, state State) (StepResult, error) {
 	g.emit(PhasePush, "pushing %s to %s", g.opts.Source, g.opts.Target)
 	src, err := g.openSource(ctx)
@@ -121,21 +125,20 @@ func (g *Gate) push(ctx context.Context, state State) (StepResult, error) {
 	if g.opts.Target.Tag != "" {
 		target = g.opts.Target.Repo.Tag(g.opts.Target.Tag)
 	}
+	lookup := &tagLookup{harbor: g.harbor, artifactRef: g.artifactRef}
 	res, err := registry.Push(ctx, src, target,
 		registry.WithAuth(g.auth),
 		registry.WithTransport(g.opts.Transport),
-		registry.WithProgress(g.opts.Progress))
+		registry.WithProgress(g.opts.Progress),
+		registry.WithTagLookup(lookup.lookup))
 	if err != nil {
 		return StepResult{}, fmt.Errorf("pushing to %s: %w", g.opts.Target, policyRefusal(err))
 	}
-	// Harbor records an artifact when the manifest PUT succeeds; reading
-	// it back by digest confirms that and gives the project id for the
-	// link to Harbor's web interface.
-	artifact, err := g.harbor.Artifact(ctx, g.artifactRef(res.Digest.DigestStr()))
+	artifact, err := g.pushedArtifact(ctx, lookup.found, res.Digest.DigestStr())
 	if err != nil {
-		return StepResult{}, fmt.Errorf("reading the pushed artifact from Harbor: %w", err)
+		return StepResult{}, err
 	}
-	g.emit(PhasePush, "pushed %s", res.Digest)
+	g.emit(PhasePush, "%s", pushedMessage(target, res))
 	if len(res.Children) > 0 {
 		state.Platforms = platformStates(artifact.References, res.Platforms)
 		for i := range state.Platforms {
@@ -147,6 +150,35 @@ func (g *Gate) push(ctx context.Context, state State) (StepResult, error) {
 	state.Digest = res.Digest.DigestStr()
 	state.Phase = PhaseSign
 	return StepResult{State: state}, nil
+}
+
+// pushedMessage describes the outcome of a push to target.
+func pushedMessage(target name.Reference, res *registry.Result) string {
+	switch {
+	case !res.AlreadyPushed:
+		return "pushed " + res.Digest.String()
+	case res.Tag == "":
+		return fmt.Sprintf("%s is already in the repository, so no manifest was written",
+			res.Digest)
+	}
+	return fmt.Sprintf("%s already points at %s, so no manifest was written", target,
+		res.Digest.DigestStr())
+}
+
+// pushedArtifact returns Harbor's artifact of the pushed digest: found, when the tag
+// lookup of the push read it already, or else read by digest. Harbor records an artifact
+// when the manifest PUT succeeds, so reading it back confirms that and gives the project
+// id for the link to Harbor's web interface.
+func (g *Gate) pushedArtifact(ctx context.Context, found *models.Artifact,
+	digest string) (*models.Artifact, error) {
+	if found != nil && found.Digest == digest {
+		return found, nil
+	}
+	artifact, err := g.harbor.Artifact(ctx, g.artifactRef(digest))
+	if err != nil {
+		return nil, fmt.Errorf("reading the pushed artifact from Harbor: %w", err)
+	}
+	return artifact, nil
 }
 
 func (g *Gate) sign(ctx context.Context, state State) (StepResult, error) {

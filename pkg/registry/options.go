@@ -37,6 +37,7 @@ type options struct {
 	jobs      int
 	progress  io.Writer
 	insecure  bool
+	tagLookup TagLookup
 	now       func() time.Time
 	errs      []error
 }
@@ -111,6 +112,17 @@ func WithProgress(w io.Writer) Option {
 // needed only for other hosts. The default is false.
 func WithInsecure(insecure bool) Option {
 	return func(o *options) { o.insecure = insecure }
+}
+
+// WithTagLookup sets the function that Push calls to check whether the target tag
+// already points at the source's digest, so that a repeated push writes no manifest. Push
+// calls it only for a tag target. It calls it before writing when the registry has the
+// manifest: its HEAD by digest returned 200, or 412 because a Harbor pull policy blocks
+// the artifact. It calls it after writing when an immutable tag rule rejected the manifest
+// PUT. The default, nil, looks nothing up: Push then writes the manifest again, and
+// returns the rejection of an immutable tag as a *PolicyError.
+func WithTagLookup(lookup TagLookup) Option {
+	return func(o *options) { o.tagLookup = lookup }
 }
 
 // withClock replaces time.Now for the progress output in tests.

@@ -15,11 +15,21 @@ import (
 type Result struct {
 	// Digest is the reference of the pushed manifest: the target repository
 	// at the digest from the Docker-Content-Digest header of the manifest
-	// PUT response. Only when the registry sent no such header is it the
-	// digest computed from the manifest bytes, and DigestConfirmed is false.
+	// PUT response. When the registry sent no such header it is the digest
+	// computed from the manifest bytes, and DigestConfirmed is false. When
+	// AlreadyPushed is set it is the source's digest.
 	Digest name.Digest
-	// DigestConfirmed reports whether the registry returned the digest.
+	// DigestConfirmed reports whether the registry returned the digest: in the
+	// manifest PUT response, or, when AlreadyPushed is set, in the response to
+	// the HEAD request or through the WithTagLookup function.
 	DigestConfirmed bool
+	// AlreadyPushed reports that the target already named the source's
+	// manifest, so that Push wrote no manifest, or that an immutable tag rule
+	// rejected a repeated manifest PUT after the registry had stored the
+	// first. A digest target is already pushed when the registry has the
+	// manifest. A tag target is when the WithTagLookup function finds the tag
+	// at the digest.
+	AlreadyPushed bool
 	// MediaType is the media type of the pushed manifest.
 	MediaType types.MediaType
 	// Size is the size of the pushed manifest in bytes.
@@ -48,21 +58,24 @@ type Result struct {
 // A name.Tag target pushes the image under that tag. A name.Digest target,
 // such as src.DigestIn(repo), pushes it without a tag and must carry the
 // source's digest. Push first sends one HEAD request for the source's
-// manifest by digest. When the target repository has it, Push writes only
-// the manifest at target again, which sets the tag. Otherwise blobs the
-// target already has are skipped (checked with HEAD), blobs of a registry
-// source on the same registry are mounted, and the others are streamed
-// from the source, up to WithJobs at a time. Then the manifests are written
-// with PUT, the children of an index first, each with its original bytes
-// and media type. Any response to the HEAD but 200 with the digest, such
-// as Harbor's 412 for an unscanned image under its vulnerability policy,
-// counts as a missing manifest. Push reads no manifest by tag. The one
-// exception is a manifest with a subject field on a registry without the
-// referrers API: go-containerregistry then reads and updates the referrers
-// fallback tag. Push returns an error wrapping
+// manifest by digest. When the target already names that manifest, Push
+// writes nothing (see Result.AlreadyPushed and WithTagLookup). When the
+// target repository only has it, Push writes the manifest at target again,
+// which sets the tag. Otherwise blobs the target already has are skipped
+// (checked with HEAD), blobs of a registry source on the same registry are
+// mounted, and the others are streamed from the source, up to WithJobs at
+// a time. Then the manifests are written with PUT, the children of an index
+// first, each with its original bytes and media type. Any response to the
+// HEAD but 200 with the digest, such as Harbor's 412 for an unscanned image
+// under its vulnerability policy, makes Push check each blob. Push reads no
+// manifest by tag. The one exception is a manifest with a subject field on
+// a registry without the referrers API: go-containerregistry then reads
+// and updates the referrers fallback tag. Push returns an error wrapping
 // ErrDigestMismatch when the registry reports a digest that differs from
 // the source's digest. It returns a *PolicyError when Harbor refused a
-// request with HTTP 412, such as a manifest PUT to an immutable tag.
+// request with HTTP 412, such as a manifest PUT to an immutable tag, unless
+// the WithTagLookup function shows that the tag already points at the
+// source's digest.
 func Push(
 	ctx context.Context, src *Source, target name.Reference, opts ...Option,
 ) (*Result, error) {
@@ -82,18 +95,21 @@ func Push(
 		return nil, fmt.Errorf("reading %s: %w", src, err)
 	}
 	recorder := newPushRecorder(o.transport, target.Context().RepositoryStr())
-	existed, err := pushPlanned(ctx, plan, src, target, recorder, o)
+	prior, err := pushPlanned(ctx, plan, src, target, recorder, o)
+	if err != nil {
+		prior.pushed, err = checkRejectedPut(ctx, ClassifyError(err), target, src.digest, o)
+	}
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w: %w", ctxErr, err)
 		}
-		return nil, fmt.Errorf("pushing %s to %s: %w", src, target, ClassifyError(err))
+		return nil, fmt.Errorf("pushing %s to %s: %w", src, target, err)
 	}
-	res, err := newResult(src, target, recorder)
+	res, err := newResult(src, target, recorder, prior.pushed)
 	if err != nil {
 		return nil, err
 	}
-	if existed {
+	if prior.stored {
 		res.BlobsSkipped = len(plan.blobs)
 	}
 	return res, nil
@@ -124,19 +140,24 @@ func resolveTarget(target name.Reference, src *Source, o *options) (name.Referen
 	return nil, fmt.Errorf("pushing: target %s is a %T, not a name.Tag or name.Digest", target, target)
 }
 
-// pushPlanned writes the plan to target, or only the top manifest when the target
-// repository already has it, and reports whether it had.
+// pushPlanned writes the plan to target, only the top manifest when the target
+// repository already has it, or nothing when target already names it. It reports what
+// the repository had before.
 func pushPlanned(ctx context.Context, plan *pushPlan, src *Source, target name.Reference,
-	recorder *pushRecorder, o *options) (bool, error) {
+	recorder *pushRecorder, o *options) (priorPush, error) {
 	tr, err := o.targetTransport(ctx, target.Context(), recorder)
 	if err != nil {
-		return false, err
+		return priorPush{}, err
 	}
-	exists, err := manifestExists(ctx, tr, target.Context(), src.digest)
+	state, err := findManifest(ctx, tr, target.Context(), src.digest)
 	if err != nil {
-		return false, err
+		return priorPush{}, err
 	}
-	if exists {
+	prior, err := checkPriorPush(ctx, state, target, src.digest, o)
+	if err != nil || prior.pushed {
+		return prior, err
+	}
+	if prior.stored {
 		plan = &pushPlan{}
 	}
 	ropts := []remote.Option{remote.WithTransport(tr), remote.WithJobs(o.jobs)}
@@ -153,15 +174,20 @@ func pushPlanned(ctx context.Context, plan *pushPlan, src *Source, target name.R
 	}
 	pusher, err := remote.NewPusher(ropts...)
 	if err != nil {
-		return false, err
+		return priorPush{}, err
 	}
-	return exists, plan.push(ctx, pusher, target, src.artifact, o.jobs)
+	return prior, plan.push(ctx, pusher, target, src.artifact, o.jobs)
 }
 
-func newResult(src *Source, target name.Reference, recorder *pushRecorder) (*Result, error) {
-	digest, confirmed, err := registryDigest(src, target, recorder)
-	if err != nil {
-		return nil, fmt.Errorf("pushing %s to %s: %w", src, target, err)
+// newResult describes the push of src to target. pushed is priorPush.pushed.
+func newResult(src *Source, target name.Reference, recorder *pushRecorder,
+	pushed bool) (*Result, error) {
+	digest, confirmed := src.digest, true
+	if !pushed {
+		var err error
+		if digest, confirmed, err = registryDigest(src, target, recorder); err != nil {
+			return nil, fmt.Errorf("pushing %s to %s: %w", src, target, err)
+		}
 	}
 	raw, err := src.artifact.RawManifest()
 	if err != nil {
@@ -170,6 +196,7 @@ func newResult(src *Source, target name.Reference, recorder *pushRecorder) (*Res
 	res := &Result{
 		Digest:          target.Context().Digest(digest.String()),
 		DigestConfirmed: confirmed,
+		AlreadyPushed:   pushed,
 		MediaType:       src.mediaType,
 		Size:            int64(len(raw)),
 	}

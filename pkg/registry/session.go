@@ -92,21 +92,27 @@ func isTemporary(err error) bool {
 		errors.Is(err, net.ErrClosed)
 }
 
-// manifestExists reports whether repo already holds the manifest with digest, checked
-// with one HEAD request by digest through tr. Any response but 200 with that digest counts
-// as "no", such as 404, or Harbor's 412 for an image that its vulnerability policy blocks.
-// The push then checks and uploads blob by blob as if the manifest were missing. Only a
-// cancelled or expired ctx is returned as an error.
-func manifestExists(
+// findManifest checks with one HEAD request by digest through tr whether repo already
+// stores the manifest with digest. A 200 with that digest is manifestStored. Harbor's 412
+// is manifestBlocked, because Harbor applies its pull policies only to artifacts it has.
+// Any other response, such as 404, is manifestMissing, and the push then checks and
+// uploads blob by blob. Only a cancelled or expired ctx is returned as an error.
+func findManifest(
 	ctx context.Context, tr http.RoundTripper, repo name.Repository, digest v1.Hash,
-) (bool, error) {
+) (manifestState, error) {
 	puller, err := remote.NewPuller(remote.WithTransport(tr))
 	if err != nil {
-		return false, err
+		return manifestMissing, err
 	}
 	desc, err := puller.Head(ctx, repo.Digest(digest.String()))
-	if err != nil {
-		return false, ctx.Err()
+	var terr *transport.Error
+	switch {
+	case ctx.Err() != nil:
+		return manifestMissing, ctx.Err()
+	case errors.As(err, &terr) && terr.StatusCode == http.StatusPreconditionFailed:
+		return manifestBlocked, nil
+	case err != nil || desc.Digest != digest:
+		return manifestMissing, nil
 	}
-	return desc.Digest == digest, nil
+	return manifestStored, nil
 }

@@ -212,3 +212,15 @@ func imagePuts(srv *harbortest.Server) int {
 	}
 	return n
 }
+
+// rejectedImagePuts counts manifest PUTs of the image's tag that the double rejected with 412.
+func rejectedImagePuts(srv *harbortest.Server) int {
+	n := 0
+	for _, r := range srv.RegistryRequests() {
+		if r.Kind == "manifests" && r.Method == "PUT" && r.Status == 412 &&
+			r.Reference == "build-1" {
+			n++
+		}
+	}
+	return n
+}

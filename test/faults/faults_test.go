@@ -22,6 +22,9 @@ type faultCase struct {
 	counter string
 	// noAutoScan turns scan on push off, so that publish requests the scan itself.
 	noAutoScan bool
+	// immutableTags, when set, adds an immutable tag rule for the tags matching this
+	// pattern in every repository of the project.
+	immutableTags string
 	// scanTimeout is publish's --timeout; the default is 20s.
 	scanTimeout time.Duration
 	wantExit    int
@@ -33,6 +36,9 @@ type faultCase struct {
 	// tag and of signature tags. When wantSignaturePuts is above 0, the image must carry
 	// exactly one valid signature.
 	wantImagePuts, wantSignaturePuts int
+	// wantRejectedImagePuts is the number of manifest PUTs of the image's tag that an
+	// immutable tag rule rejected.
+	wantRejectedImagePuts int
 	// wantScanTriggers is the largest number of scans started; the default is 1.
 	wantScanTriggers int
 }
@@ -215,6 +221,18 @@ var faultCases = []faultCase{
 		wantImagePuts: 2, wantSignaturePuts: 1, wantScanTriggers: 2,
 	},
 	{
+		name: "image manifest push reset after it was stored, under an immutable tag",
+		arm: arm(harbortest.Fault{Surface: harbortest.SurfaceRegistry,
+			Method: http.MethodPut, Path: `/manifests/build-1$`,
+			Reset: true, AfterServing: true, Times: 1}),
+		immutableTags: "build-*",
+		// go-containerregistry sends the same manifest again and the immutable tag rule
+		// rejects it with 412. Harbor's API shows the tag at the pushed digest, so the run
+		// goes on with the image stored once.
+		wantExit: cli.ExitPass, wantFiredMin: 1, wantFiredMax: 1,
+		wantImagePuts: 1, wantRejectedImagePuts: 1, wantSignaturePuts: 1,
+	},
+	{
 		name: "scan request answered 500 after it started a scan",
 		arm: func(t *testing.T, f *harbortest.Faults) {
 			arm(harbortest.Fault{Surface: harbortest.SurfaceAPI, Method: http.MethodPost,
@@ -234,6 +252,11 @@ func TestPublishUnderFaults(t *testing.T) {
 	for _, tc := range faultCases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, !tc.noAutoScan)
+			if tc.immutableTags != "" {
+				if _, err := e.srv.AddImmutableRule(project, tc.immutableTags, "**"); err != nil {
+					t.Fatalf("adding the immutable tag rule: %v", err)
+				}
+			}
 			tc.arm(t, e.faults)
 			scanTimeout := tc.scanTimeout
 			if scanTimeout == 0 {
@@ -279,6 +302,10 @@ func checkRequests(t *testing.T, tc faultCase, e *env) int {
 	}
 	if n := imagePuts(e.srv); n != tc.wantImagePuts {
 		t.Errorf("image manifest PUTs = %d, want %d", n, tc.wantImagePuts)
+	}
+	if n := rejectedImagePuts(e.srv); n != tc.wantRejectedImagePuts {
+		t.Errorf("image manifest PUTs rejected with 412 = %d, want %d", n,
+			tc.wantRejectedImagePuts)
 	}
 	if n := signaturePuts(e.srv); n != tc.wantSignaturePuts {
 		t.Errorf("signature manifest PUTs = %d, want %d", n, tc.wantSignaturePuts)

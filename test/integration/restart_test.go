@@ -94,11 +94,6 @@ func TestControllerKilledInEachPhase(t *testing.T) {
 		wantReason:  imagegate.ReasonPassed,
 		wantVerdict: policy.Pass,
 		wantCounts:  map[string]int64{},
-		// TODO: remove knownBug once a repeated Push phase skips the manifest PUT when the
-		// tag already points at the digest.
-		knownBug: "the restarted controller PUTs the image manifest a second time, because " +
-			"registry.Push writes the top manifest even when the repository already has " +
-			"the digest (pkg/registry/push.go, pushPlanned)",
 	}, {
 		// The signature manifest PUT succeeded, but the status still records Sign.
 		name:  "signed before the state was stored",
