@@ -71,15 +71,23 @@ clean:
 BENCH_RUNS        ?= 200
 PUSH_BENCH_ROUNDS ?= 5
 
-.PHONY: bench bench-gatelatency bench-push
+SCALE_RUNS        ?= 1000
 
-bench: bench-gatelatency bench-push
+.PHONY: bench bench-gatelatency bench-push bench-scale
+
+bench: bench-gatelatency bench-push bench-scale
 
 bench-gatelatency:
 	$(GO) run ./test/bench/gatelatency -runs $(BENCH_RUNS)
 
 bench-push:
 	bash hack/bench/push.sh -rounds $(PUSH_BENCH_ROUNDS) -publish-rounds $(PUSH_BENCH_ROUNDS)
+
+## bench-scale: SCALE_RUNS CustomRuns waiting on scans at once on the
+## integration tier; appends its tables to test/bench/scale/RESULTS.md
+bench-scale: itest-bins
+	HARBOR_GATE_SCALE_RUNS=$(SCALE_RUNS) $(GO) test -tags 'integration scale' \
+		-run 'TestScale$$' -v -count=1 -timeout 40m ./test/integration/
 
 ## fuzz: run each Go fuzz target for FUZZTIME and list the targets that
 ## failed; go test writes each failing input under the package's

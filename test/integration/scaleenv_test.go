@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,9 +23,11 @@ import (
 	pipelineclient "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	customrunlisters "github.com/tektoncd/pipeline/pkg/client/listers/pipeline/v1beta1"
 	"golang.org/x/sync/errgroup"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 
@@ -233,6 +236,43 @@ func (s *scaleEnv) enableWebhooks() {
 	}
 }
 
+// Environment variables of the controller that knative.dev/pkg's sharedmain reads.
+const (
+	envWorkers   = "K_THREADS_PER_CONTROLLER"
+	envKubeQPS   = "KUBE_API_QPS"
+	envKubeBurst = "KUBE_API_BURST"
+)
+
+// shippedControllerEnv returns the workers and client rate limits that
+// config/500-controller.yaml sets, so the scale controller runs with the shipped values
+// unless an environment variable of the test overrides them.
+func shippedControllerEnv(t *testing.T) map[string]string {
+	t.Helper()
+	file := filepath.Join(tier.root, "config", "500-controller.yaml")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for {
+		var deployment appsv1.Deployment
+		if err := decoder.Decode(&deployment); err != nil {
+			t.Fatalf("no Deployment with the variables %s, %s and %s in %s: %v", envWorkers,
+				envKubeQPS, envKubeBurst, file, err)
+		}
+		if deployment.Kind != "Deployment" || len(deployment.Spec.Template.Spec.Containers) == 0 {
+			continue
+		}
+		env := map[string]string{}
+		for _, e := range deployment.Spec.Template.Spec.Containers[0].Env {
+			env[e.Name] = e.Value
+		}
+		if env[envWorkers] != "" && env[envKubeQPS] != "" && env[envKubeBurst] != "" {
+			return env
+		}
+	}
+}
+
 // startController starts the controller process as the controller's ServiceAccount.
 func (s *scaleEnv) startController(binary string) {
 	s.t.Helper()
@@ -242,11 +282,12 @@ func (s *scaleEnv) startController(binary string) {
 		s.t.Fatal(err)
 	}
 	env := append(baseEnv(), "SYSTEM_NAMESPACE="+gateNamespace)
-	s.qps, s.burst = envString(scaleQPSEnv, defaultScaleQPS),
-		envString(scaleBurstEnv, defaultScaleBurst)
-	s.workers = envString(scaleWorkersEnv, "2")
-	env = append(env, "KUBE_API_QPS="+s.qps, "KUBE_API_BURST="+s.burst,
-		"K_THREADS_PER_CONTROLLER="+s.workers)
+	shipped := shippedControllerEnv(s.t)
+	s.qps = envString(scaleQPSEnv, shipped[envKubeQPS])
+	s.burst = envString(scaleBurstEnv, shipped[envKubeBurst])
+	s.workers = envString(scaleWorkersEnv, shipped[envWorkers])
+	env = append(env, envKubeQPS+"="+s.qps, envKubeBurst+"="+s.burst,
+		envWorkers+"="+s.workers)
 	proc, err := startProcess(s.logName(), tier.logDir, env, binary,
 		"-kubeconfig="+kubeconfig,
 		"-webhook-addr="+loopback(s.ports.webhook),

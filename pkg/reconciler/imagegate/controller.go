@@ -70,6 +70,7 @@ func newController(ctx context.Context, cmw configmap.Watcher, cfg controllerCon
 		clock:          cfg.clock,
 		webhooks:       newWebhookWaker(logger.Named("webhooks")),
 		relay:          newVerdictRelay(logger.Named("relay")),
+		secrets:        newSecretCache(cfg.clock, secretCacheTTL),
 	}
 	impl := customrunreconciler.NewImpl(ctx, r, func(*controller.Impl) controller.Options {
 		store := config.NewStore(logger.Named("config-store"), func(_ string, value any) {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
@@ -54,6 +55,8 @@ type Reconciler struct {
 	webhooks *webhookWaker
 	// relay sends each verdict to the core sink of config-harbor-gate, if one is set.
 	relay *verdictRelay
+	// secrets keeps the Harbor credentials that scan polls reuse for secretCacheTTL.
+	secrets *secretCache
 }
 
 var _ customrun.Interface = (*Reconciler)(nil)
@@ -139,7 +142,7 @@ func (r *Reconciler) step(ctx context.Context, run *v1beta1.CustomRun, fields *E
 			return err
 		}
 	}
-	opts, err := r.gateOptions(ctx, run.Namespace, fields.Run, before.Phase)
+	opts, cachedCredentials, err := r.gateOptions(ctx, run.Namespace, fields.Run, before.Phase)
 	var missing *secretMissingError
 	if errors.As(err, &missing) {
 		return r.waitForSecret(ctx, run, fields, missing)
@@ -162,6 +165,9 @@ func (r *Reconciler) step(ctx context.Context, run *v1beta1.CustomRun, fields *E
 		r.registerScan(ctx, run, fields, opts)
 	}
 	result, err := g.Step(ctx, before)
+	if err != nil && cachedCredentials {
+		return r.retryWithoutCache(run.Namespace, fields.Run, err)
+	}
 	if err != nil {
 		ownSource := opts.SourceKeychain == nil && sameRegistry(fields.Run)
 		return classifyStepError(before.Phase, err, ownSource)
@@ -171,6 +177,22 @@ func (r *Reconciler) step(ctx context.Context, run *v1beta1.CustomRun, fields *E
 		result.Wait = r.scanWait(ctx, fields.Run, result.State.Scan, result.Wait)
 	}
 	return r.record(ctx, run, fields, before, result)
+}
+
+// retryWithoutCache drops the cached Harbor credentials after a scan poll that used them
+// failed. A transient error goes back to the work queue as it is. Any other error, such
+// as HTTP 401 after the credentials were rotated, is returned as transient once, so the
+// work queue repeats the poll with a fresh GET of the Secret. A second failure then ends
+// the run as it would have without the cache.
+func (r *Reconciler) retryWithoutCache(namespace string, spec *RunSpec, err error) error {
+	r.secrets.forget(types.NamespacedName{Namespace: namespace,
+		Name: spec.Spec.Harbor.CredentialsSecret})
+	if isTransient(err) {
+		return classifyStepError(gate.PhaseScan, err, false)
+	}
+	return fmt.Errorf("phase %s failed with Harbor credentials cached for up to %s; "+
+		"repeating it with a fresh read of Secret %s/%s: %w", phaseName(gate.PhaseScan),
+		secretCacheTTL, namespace, spec.Spec.Harbor.CredentialsSecret, err)
 }
 
 // sameRegistry reports whether the source is in the target's registry, which the gate

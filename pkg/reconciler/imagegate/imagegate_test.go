@@ -81,8 +81,7 @@ func TestReconcileRunsEveryPhase(t *testing.T) {
 			e.create(run)
 			got := e.drive(nil)
 
-			wantEvents := []string{EventPushed, EventSigned, EventScanStarted,
-				EventScanCompleted, tc.wantLast}
+			wantEvents := []string{EventPushed, EventSigned, EventScanStarted, tc.wantLast}
 			if diff := cmp.Diff(wantEvents, e.events()); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
 			}

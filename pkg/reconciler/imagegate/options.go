@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/druppie/harbor-gate/pkg/apis/harbor/v1alpha1"
 	"github.com/druppie/harbor-gate/pkg/gate"
@@ -35,15 +36,16 @@ const (
 )
 
 // gateOptions builds the options of one gate step from the resolved spec and the Secrets
-// it names. The Secrets are read on every step and never stored.
+// it names. Every phase but Scan reads its Secrets by GET. A scan poll reuses Harbor
+// credentials read less than secretCacheTTL ago, and cached reports whether it did.
 func (r *Reconciler) gateOptions(ctx context.Context, namespace string, run *RunSpec,
-	phase gate.Phase) (gate.Options, error) {
+	phase gate.Phase) (opts gate.Options, cached bool, err error) {
 	target, err := gate.ParseTarget(run.Target)
 	if err != nil {
-		return gate.Options{}, invalidSpec("spec.params[%s]: %v", ParamTarget, err)
+		return gate.Options{}, false, invalidSpec("spec.params[%s]: %v", ParamTarget, err)
 	}
 	spec := &run.Spec
-	opts := gate.Options{
+	opts = gate.Options{
 		// The docker:// prefix makes the source a registry reference even
 		// when a file of that name exists in the controller's working
 		// directory, so a run can never publish the controller's files.
@@ -56,12 +58,12 @@ func (r *Reconciler) gateOptions(ctx context.Context, namespace string, run *Run
 		Wait:               r.waitOptions(spec.Scan),
 	}
 	if opts.Policy, err = gatePolicy(spec.Policy); err != nil {
-		return gate.Options{}, err
+		return gate.Options{}, false, err
 	}
 	if name := spec.Harbor.CredentialsSecret; name != "" {
-		data, err := r.readSecret(ctx, namespace, name, SecretKeyUsername, SecretKeyPassword)
-		if err != nil {
-			return gate.Options{}, err
+		var data map[string][]byte
+		if data, cached, err = r.harborCredentials(ctx, namespace, name, phase); err != nil {
+			return gate.Options{}, false, err
 		}
 		opts.Username = trimNewline(data[SecretKeyUsername])
 		opts.Password = trimNewline(data[SecretKeyPassword])
@@ -70,7 +72,7 @@ func (r *Reconciler) gateOptions(ctx context.Context, namespace string, run *Run
 	// the run before anything is pushed.
 	if name := spec.Harbor.SourceCredentialsSecret; name != "" && !pastPush(phase) {
 		if opts.SourceKeychain, err = r.sourceKeychain(ctx, namespace, name); err != nil {
-			return gate.Options{}, err
+			return gate.Options{}, false, err
 		}
 	}
 	// The key is loaded only in Resolve and in Sign. Resolve fails the run on a wrong
@@ -80,14 +82,33 @@ func (r *Reconciler) gateOptions(ctx context.Context, namespace string, run *Run
 	// scan poll need not pay.
 	opts.SkipSign = spec.Signing.Skip || !needsKey(phase)
 	if opts.SkipSign {
-		return opts, nil
+		return opts, cached, nil
 	}
 	if spec.Signing.KMS != "" {
 		opts.Key, err = kmsKey(ctx, spec.Signing.KMS)
-		return opts, err
+		return opts, cached, err
 	}
 	opts.Key, err = r.signingKey(ctx, namespace, spec.Signing.KeySecret)
-	return opts, err
+	return opts, cached, err
+}
+
+// harborCredentials returns the data of the Harbor credentials Secret. In the scan phase
+// it returns the data of a GET less than secretCacheTTL old if there is one, and cached
+// reports that. Every GET refreshes the cache.
+func (r *Reconciler) harborCredentials(ctx context.Context, namespace, name string,
+	phase gate.Phase) (data map[string][]byte, cached bool, err error) {
+	key := types.NamespacedName{Namespace: namespace, Name: name}
+	if phase == gate.PhaseScan {
+		if data, ok := r.secrets.get(key); ok {
+			return data, true, nil
+		}
+	}
+	data, err = r.readSecret(ctx, namespace, name, SecretKeyUsername, SecretKeyPassword)
+	if err != nil {
+		return nil, false, err
+	}
+	r.secrets.put(key, data)
+	return data, false, nil
 }
 
 func needsKey(phase gate.Phase) bool {

@@ -68,11 +68,11 @@ const (
 	EventSigned = "Signed"
 	// EventScanStarted records that the wait for Harbor's scan began.
 	EventScanStarted = "ScanStarted"
-	// EventScanCompleted records the final scan status and the findings.
-	EventScanCompleted = "ScanCompleted"
-	// EventPassed records a run that ended with VERDICT=PASS.
+	// EventPassed records a run that ended with VERDICT=PASS, with the final scan status
+	// and the findings.
 	EventPassed = "Passed"
-	// EventFailed records a run that ended with VERDICT=FAIL or failed before a verdict.
+	// EventFailed records a run that ended with VERDICT=FAIL, with the final scan status
+	// and the findings, or a run that failed before a verdict.
 	EventFailed = "Failed"
 	// EventRetrying records that a failed attempt is followed by a new one.
 	EventRetrying = "Retrying"

@@ -66,23 +66,48 @@ func (r *Reconciler) readScanDigests(ctx context.Context, opts gate.Options, dig
 
 // scanWait returns the delay before the next scan poll. While webhooks are enabled, a
 // delivery wakes the run when the scan ends, so the poll that the gate asked for is
-// pushed back to the fallback interval from config-harbor-gate. The gate's own delay
-// stays when no webhook can come or the gate's wake-up matters. That is the case before
-// a scan has started, because the controller must start the scan when the grace period
-// ends, and after a failed read. The scan timeout also ends the wait on time.
+// pushed back to the fallback interval from config-harbor-gate. Without webhooks, a delay
+// that the gate's jitter drew just below the maximum poll interval is mirrored above it
+// (see jitterUpward). The gate's own delay stays before a scan has started, because the
+// controller must start the scan when the grace period ends, and after a failed read.
+// The scan timeout also ends the wait on time.
 func (r *Reconciler) scanWait(ctx context.Context, spec *RunSpec, scan harbor.WaitState,
 	wait time.Duration) time.Duration {
-	if !r.webhooks.enabled || wait <= 0 || scan.LastError != "" {
+	if wait <= 0 || scan.LastError != "" {
 		return wait
 	}
 	if scan.LastStatus != harbor.ScanPending && scan.LastStatus != harbor.ScanRunning {
 		return wait
 	}
-	fallback := v1alpha1.DefaultsFromContext(ctx).WebhookFallbackPollInterval
 	timeout := harbor.DefaultScanTimeout
 	if spec.Spec.Scan.Timeout != nil {
 		timeout = spec.Spec.Scan.Timeout.Duration
 	}
 	untilTimeout := scan.FirstSeen.Add(timeout).Sub(r.clock.Now())
-	return max(wait, min(fallback, untilTimeout))
+	next := v1alpha1.DefaultsFromContext(ctx).WebhookFallbackPollInterval
+	if !r.webhooks.enabled {
+		maxInterval := harbor.DefaultMaxInterval
+		if spec.Spec.Scan.MaxPollInterval != nil {
+			maxInterval = spec.Spec.Scan.MaxPollInterval.Duration
+		}
+		next = jitterUpward(wait, maxInterval)
+	}
+	return max(wait, min(next, untilTimeout))
+}
+
+// pollJitter is the largest relative change of a poll delay by the jitter of
+// harbor.PollScan, +-20% in pkg/harbor, which then caps the delay at the maximum interval.
+const pollJitter = 0.2
+
+// jitterUpward mirrors a delay that lies within the jitter below maxInterval to the same
+// distance above it, so that once the backoff reaches the maximum the jitter only
+// lengthens the delay, by up to 20%. With the gate's jitter alone, half the polls at the
+// maximum come early: at the default 30 s a waiting run polls about 2.1 times a minute,
+// and with the mirror about 1.9 times (estimates from the uniform jitter).
+func jitterUpward(wait, maxInterval time.Duration) time.Duration {
+	low := maxInterval - time.Duration(pollJitter*float64(maxInterval))
+	if wait < low || wait >= maxInterval {
+		return wait
+	}
+	return 2*maxInterval - wait
 }

@@ -166,13 +166,16 @@ func (r *Reconciler) complete(ctx context.Context, run *v1beta1.CustomRun,
 		run.Status.MarkCustomRunSucceeded(reason, "%s", message)
 	}
 	run.Status.CompletionTime = &metav1.Time{Time: r.clock.Now()}
-	r.event(ctx, run, corev1.EventTypeNormal, EventScanCompleted,
-		"scan of %s ended with status %q, findings %s", res.Digest, res.Scan.Status,
-		resultValue(results, gate.ResultCounts))
+	// One Event carries both the verdict and the scan summary. Each Event is a write to
+	// the API server under the Kubernetes client's rate limit, so a second Event per
+	// verdict slows down every run when many scans end at once.
+	scan := fmt.Sprintf("the scan of %s ended with status %q, findings %s", res.Digest,
+		res.Scan.Status, resultValue(results, gate.ResultCounts))
 	if verdict.Passed() {
-		r.event(ctx, run, corev1.EventTypeNormal, EventPassed, "%s", message)
+		r.event(ctx, run, corev1.EventTypeNormal, EventPassed, "%s; %s", message, scan)
 	} else {
-		r.event(ctx, run, corev1.EventTypeWarning, EventFailed, "%s: %s", reason, message)
+		r.event(ctx, run, corev1.EventTypeWarning, EventFailed, "%s: %s; %s", reason,
+			message, scan)
 	}
 	return nil
 }

@@ -79,6 +79,10 @@ func (o WebhookOptions) secretName() string {
 
 // webhookWaker wakes the runs that wait for a scan when Harbor announces that the scan
 // ended. A delivery is only a hint: the woken run reads Harbor again before it decides.
+// The verdict never comes from the delivery's own scan overview. One Authorization value
+// authenticates deliveries for every namespace, while the read uses the run's
+// credentials. The overview also lacks the vulnerability list that allowlists and
+// fixable-only policies need.
 type webhookWaker struct {
 	// enabled is set when the receiver serves deliveries. It never changes after start.
 	enabled  bool

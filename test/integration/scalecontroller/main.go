@@ -21,7 +21,8 @@
 // SYSTEM_NAMESPACE names the controller's namespace, as in config/500-controller.yaml.
 // KUBE_API_QPS and KUBE_API_BURST set the client's rate limits; when unset they are 5 and
 // 10, what sharedmain gives one controller. K_THREADS_PER_CONTROLLER sets the number of
-// workers, 2 when unset, as in sharedmain.
+// workers, 2 when unset, as in sharedmain. TestScale sets all three to the values of
+// config/500-controller.yaml unless its own environment variables override them.
 package main
 
 import (

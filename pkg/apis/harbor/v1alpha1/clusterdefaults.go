@@ -50,7 +50,8 @@ type Defaults struct {
 	GracePeriod time.Duration
 	// PollInterval is the first interval between scan reads.
 	PollInterval time.Duration
-	// MaxPollInterval caps the interval between scan reads.
+	// MaxPollInterval is the ceiling of the backoff between scan reads;
+	// jitter lengthens intervals at the ceiling by up to a fifth.
 	MaxPollInterval time.Duration
 	// ScanTimeout is how long to wait for a final scan status.
 	ScanTimeout time.Duration

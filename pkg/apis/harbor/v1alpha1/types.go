@@ -141,7 +141,9 @@ type ScanSpec struct {
 	// with backoff. Default 2s.
 	// +optional
 	PollInterval *metav1.Duration `json:"pollInterval,omitempty"`
-	// MaxPollInterval caps the interval between scan reads. Default 30s.
+	// MaxPollInterval is the ceiling of the backoff between scan reads. Once
+	// reached, jitter only lengthens each interval, by up to a fifth, so
+	// reads never come closer together than this. Default 30s.
 	// +optional
 	MaxPollInterval *metav1.Duration `json:"maxPollInterval,omitempty"`
 	// Timeout is how long to wait for a final scan status. Default 30m,
