@@ -23,19 +23,23 @@ type output struct {
 	SignatureRef string           `json:"signatureRef,omitempty"`
 	ArtifactURL  string           `json:"artifactURL"`
 	ScanStatus   string           `json:"scanStatus"`
+	// PlatformCounts has the counts of each platform image of an index, keyed
+	// like the PLATFORM_COUNTS result; it is left out for a single image.
+	PlatformCounts map[string]map[string]int64 `json:"platformCounts,omitempty"`
 }
 
 func newOutput(res *gate.Result) output {
 	return output{
-		Verdict:      string(res.Verdict.Result),
-		Reason:       string(res.Verdict.Reason),
-		Details:      res.Verdict.Details,
-		ImageURL:     res.ImageURL,
-		ImageDigest:  res.Digest,
-		Counts:       res.Counts,
-		SignatureRef: res.SignatureRef,
-		ArtifactURL:  res.ArtifactURL,
-		ScanStatus:   string(res.Scan.Status),
+		Verdict:        string(res.Verdict.Result),
+		Reason:         string(res.Verdict.Reason),
+		Details:        res.Verdict.Details,
+		ImageURL:       res.ImageURL,
+		ImageDigest:    res.Digest,
+		Counts:         res.Counts,
+		SignatureRef:   res.SignatureRef,
+		ArtifactURL:    res.ArtifactURL,
+		ScanStatus:     string(res.Scan.Status),
+		PlatformCounts: res.PlatformCounts,
 	}
 }
 

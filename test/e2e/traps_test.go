@@ -115,9 +115,9 @@ rules:
 	e := newEnv(t, harbortest.WithFixture(fixture))
 	enablePolicies(t, e.srv, strictPolicies)
 	resultsDir := filepath.Join(e.dir, "results")
-	args := replaceFlag(e.args("multi", "--results-dir", resultsDir), "--source",
-		"oci:"+index.layout)
-	code, _, stderr := run(t, args...)
+	args := replaceFlag(e.args("multi", "--results-dir", resultsDir, "-o", "json"),
+		"--source", "oci:"+index.layout)
+	code, stdout, stderr := run(t, args...)
 	if code != cli.ExitFail {
 		t.Fatalf("exit code = %d, want %d\nstderr:\n%s", code, cli.ExitFail, stderr)
 	}
@@ -129,6 +129,15 @@ rules:
 	want := map[string]map[string]int64{"linux/amd64": {}, "linux/arm64": {"Critical": 1}}
 	if diff := cmp.Diff(want, platforms); diff != "" {
 		t.Errorf("PLATFORM_COUNTS (-want +got):\n%s", diff)
+	}
+	var printed struct {
+		PlatformCounts map[string]map[string]int64 `json:"platformCounts"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &printed); err != nil {
+		t.Fatalf("decoding the JSON output %q: %v", stdout, err)
+	}
+	if diff := cmp.Diff(want, printed.PlatformCounts); diff != "" {
+		t.Errorf("platformCounts in the JSON output (-want +got):\n%s", diff)
 	}
 	if !strings.HasPrefix(results["REASON"], "PolicyViolation: linux/arm64: 1 Critical") {
 		t.Errorf("REASON = %q, want the arm64 violation first", results["REASON"])
