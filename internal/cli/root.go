@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -72,6 +73,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		Long: "harbor-gate pushes a built image to Harbor, signs the pushed digest with " +
 			"cosign, waits for Harbor's vulnerability scan of that digest and reports " +
 			"PASS or FAIL.",
+		Version:       buildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -83,4 +85,21 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newPublishCommand(), newSandboxCommand())
 	root.AddCommand(newProjectCommand())
 	return root
+}
+
+// buildVersion returns the module version the binary was built from, with the VCS
+// revision when the build recorded one, for --version. A build from a checkout reports
+// the version "(devel)".
+func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	version := info.Main.Version
+	for _, setting := range info.Settings {
+		if setting.Key == "vcs.revision" {
+			version += " " + setting.Value
+		}
+	}
+	return version
 }
