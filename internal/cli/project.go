@@ -232,16 +232,17 @@ func (f *projectFlags) api() (*client.HarborAPI, error) {
 		return nil, usagef("missing --harbor-url: set it or HARBOR_URL to Harbor's base " +
 			"URL, such as https://harbor.example")
 	}
+	if err := checkHarborURL(f.harborURL); err != nil {
+		return nil, err
+	}
 	password, err := readSecret(f.passwordFile, "HARBOR_PASSWORD")
 	if err != nil {
 		return nil, err
 	}
 	cfg := harbor.Config{URL: f.harborURL, Username: f.username, Password: password,
 		InsecureSkipVerify: f.insecureSkipVerify}
-	if f.caBundle != "" {
-		if cfg.CABundle, err = readFile("ca-bundle", f.caBundle); err != nil {
-			return nil, err
-		}
+	if cfg.CABundle, err = readCABundle(f.caBundle, f.insecureSkipVerify); err != nil {
+		return nil, err
 	}
 	api, err := projectpolicy.NewAPI(cfg)
 	if err != nil {

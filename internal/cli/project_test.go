@@ -223,3 +223,39 @@ func TestProjectHarborUnreachable(t *testing.T) {
 		t.Errorf("exit code = %d, want %d; stderr:\n%s", code, ExitError, stderr.String())
 	}
 }
+
+func TestProjectHarborFlagErrors(t *testing.T) {
+	fx := newProjectFixture(t)
+	caFile := fx.write(t, "ca.pem", "not a certificate")
+	tests := []struct {
+		name     string
+		flags    []string
+		wantText string
+	}{
+		{"credentials in the URL", []string{"--harbor-url", "https://admin:pw-7Qx@h.example"},
+			"it contains credentials"},
+		{"query in the URL", []string{"--harbor-url", "https://h.example/?token=tk-9Zw"},
+			"remove the query"},
+		{"CA bundle without verification", []string{"--harbor-url", fx.srv.URL(),
+			"--ca-bundle", caFile, "--insecure-skip-tls-verify"}, "exclude each other"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"project", "diff", "-f", fx.policy, "--username", "admin",
+				"--password-file", fx.passwd}, tt.flags...)
+			var stdout, stderr bytes.Buffer
+			code := Main(context.Background(), args, &stdout, &stderr)
+			if code != ExitUsage {
+				t.Errorf("exit code = %d, want %d; stderr:\n%s", code, ExitUsage, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.wantText) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr.String(), tt.wantText)
+			}
+			for _, secret := range []string{"pw-7Qx", "tk-9Zw"} {
+				if strings.Contains(stderr.String(), secret) {
+					t.Errorf("stderr contains the secret %q:\n%s", secret, stderr.String())
+				}
+			}
+		})
+	}
+}

@@ -269,14 +269,8 @@ func (f *publishFlags) options(ctx context.Context) (gate.Options, error) {
 			Timeout:      f.timeout,
 		},
 	}
-	if f.caBundle != "" && f.insecureSkipVerify {
-		return opts, usagef("--ca-bundle and --insecure-skip-tls-verify exclude each other, " +
-			"because skipping verification ignores the CA bundle; drop one")
-	}
-	if f.caBundle != "" {
-		if opts.CABundle, err = readFile("ca-bundle", f.caBundle); err != nil {
-			return opts, err
-		}
+	if opts.CABundle, err = readCABundle(f.caBundle, f.insecureSkipVerify); err != nil {
+		return opts, err
 	}
 	if opts.SourceKeychain, err = f.sourceKeychain(target, f.username, password); err != nil {
 		return opts, err
@@ -372,19 +366,41 @@ func resolveHarborURL(raw string, target gate.Target) (string, error) {
 	if raw == "" {
 		return "https://" + target.Repo.RegistryStr(), nil
 	}
+	if err := checkHarborURL(raw); err != nil {
+		return "", err
+	}
+	return raw, nil
+}
+
+// checkHarborURL rejects a --harbor-url that is not an absolute http or https URL, or that
+// carries credentials, a query or a fragment. No message repeats a password or query.
+func checkHarborURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err == nil && u.User != nil {
-		return "", usagef("invalid --harbor-url: it contains credentials; pass them with " +
+		return usagef("invalid --harbor-url: it contains credentials; pass them with " +
 			"--username and --password-file instead")
 	}
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", usagef("invalid --harbor-url %q: use an absolute http or https URL "+
+		return usagef("invalid --harbor-url %q: use an absolute http or https URL "+
 			"such as https://harbor.example", harbor.RedactURL(raw))
 	}
 	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		// The query is left out of the message because it may carry a token.
-		return "", usagef("invalid --harbor-url %q: remove the query and fragment, and "+
+		return usagef("invalid --harbor-url %q: remove the query and fragment, and "+
 			"pass credentials with --username and --password-file", u.Scheme+"://"+u.Host+u.Path)
 	}
-	return raw, nil
+	return nil
+}
+
+// readCABundle reads the --ca-bundle file, if one is named, and rejects it together with
+// --insecure-skip-tls-verify, which would ignore it.
+func readCABundle(path string, insecureSkipVerify bool) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if insecureSkipVerify {
+		return nil, usagef("--ca-bundle and --insecure-skip-tls-verify exclude each other, " +
+			"because skipping verification ignores the CA bundle; drop one")
+	}
+	return readFile("ca-bundle", path)
 }
