@@ -63,12 +63,18 @@ func (r *secretReader) ReadSecret(ctx context.Context, src *SecretSource) (strin
 	}
 }
 
+// secretText returns a secret value without the trailing line breaks that an editor or
+// `echo` leaves in a file, so every source yields the same value.
+func secretText(data []byte) string {
+	return strings.TrimRight(string(data), "\r\n")
+}
+
 func readSecretFile(path string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrSecret, err)
 	}
-	return strings.TrimRight(string(data), "\r\n"), nil
+	return secretText(data), nil
 }
 
 // readMountedSecret reads r.dir/<namespace>/<name>/<key>.
@@ -92,7 +98,7 @@ func (r *secretReader) readMountedSecret(src *SecretSource) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: reading %s: %w", ErrSecret, src, err)
 	}
-	return strings.TrimRight(string(data), "\r\n"), nil
+	return secretText(data), nil
 }
 
 // validateSecretRef checks the names as the Kubernetes API server does: a namespace is a
@@ -134,7 +140,7 @@ func (r *secretReader) readKubernetesSecret(ctx context.Context, src *SecretSour
 		return "", fmt.Errorf("%w: Secret %s/%s has no key %q: add it or fix secretRef.key",
 			ErrSecret, ref.Namespace, ref.Name, ref.Key)
 	}
-	return strings.TrimRight(string(value), "\r\n"), nil
+	return secretText(value), nil
 }
 
 // kubeconfigClient builds a client from the default kubeconfig loading rules.
