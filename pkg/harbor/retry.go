@@ -43,10 +43,10 @@ const scanArtifactID = "scanArtifact"
 // A request is repeated when it is a GET or a scan request and it failed with HTTP 429, a
 // 5xx status, a reset or refused connection, an early end of the response, or its own
 // timeout (Config.Timeout). Other 4xx statuses are never repeated: 401 and 403 are about
-// the credentials, 412 is a project policy. Harbor answers a scan request with 409 while a
-// scan of the digest is Pending or Running, so a repeated scan request whose first attempt
-// reached Harbor gets 409, which StartScan reports as ErrScanInProgress, and starts no
-// second scan. A zero field takes its default.
+// the credentials, 412 is a project policy. Harbor responds to a scan request with 409
+// while a scan of the digest is Pending or Running. So a repeated scan request whose first
+// attempt reached Harbor gets 409, which StartScan reports as ErrScanInProgress, and no
+// second scan starts. A zero field takes its default.
 type RetryPolicy struct {
 	// MaxAttempts is the number of times a request is sent at most, the first included.
 	// 1 turns retries off. The default is DefaultMaxAttempts.

@@ -26,7 +26,7 @@ func (f *fieldErrors) add(field, format string, args ...any) {
 
 func (f *fieldErrors) err() error { return errors.Join(f.errs...) }
 
-// ErrProxyCache is wrapped by the error of PlanProject when spec.proxyCache asks for a
+// ErrProxyCache is wrapped by the error of PlanProject when spec.proxyCache requests a
 // change that Harbor cannot make to an existing project, such as turning a normal
 // project into a proxy cache.
 var ErrProxyCache = errors.New("proxy-cache project cannot be changed")

@@ -111,23 +111,23 @@ func planImmutableRules(ctx context.Context, api *client.HarborAPI, plan *Plan, 
 	if err != nil {
 		return err
 	}
-	wanted := map[ruleSelectors]bool{}
+	desired := map[ruleSelectors]bool{}
 	for _, r := range p.Spec.ImmutableTags {
 		s, _ := immutableSelectors(r) // Validate checked the rule.
-		if wanted[s] {
+		if desired[s] {
 			continue
 		}
-		wanted[s] = true
+		desired[s] = true
 		if !ruleListed(existing, s) {
 			plan.add(ActionCreate, "immutable rule", "%s", s)
 			plan.steps = append(plan.steps, createImmutableStep(p.Metadata.Name, s))
 		}
 	}
-	kept := map[ruleSelectors]bool{}
+	matched := map[ruleSelectors]bool{}
 	for _, rule := range existing {
 		s, ok := selectorsOf(rule)
-		if ok && wanted[s] && !kept[s] {
-			kept[s] = true
+		if ok && desired[s] && !matched[s] {
+			matched[s] = true
 			continue
 		}
 		label := existingRuleLabel(rule)

@@ -104,7 +104,7 @@ type applier struct {
 	cfg       config
 	projectID int64
 	result    *Result
-	// registryIDs maps registry endpoint names to ids once Apply knows them.
+	// registryIDs maps registry endpoint names to ids once Apply has read or created them.
 	registryIDs map[string]int64
 }
 

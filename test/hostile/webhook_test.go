@@ -23,7 +23,7 @@ func scanEvent(digest, extra string) string {
 }
 
 // webhookCase is one hostile request to the events receiver. The case passes when the
-// receiver rejects it with status, counts it under reason, delivers nothing, and answers
+// receiver rejects it with status, counts it under reason, delivers nothing, and responds
 // with a body that contains want.
 type webhookCase struct {
 	name   string
